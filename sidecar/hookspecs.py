@@ -1,0 +1,59 @@
+"""Every hook the sidecar calls. These docstrings are the hooks reference.
+
+Hooks are called with keyword arguments, so an implementation may accept fewer arguments
+than the spec lists, and hooks can grow arguments without breaking plugins. pluggy is
+synchronous: hooks that may do I/O (`startup`, `shutdown`, `request_finished`) may return
+an awaitable, which the sidecar awaits. Per-request work lives in the objects that the
+`register_*` hooks return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterable
+
+import pluggy
+
+from .provider import ProviderKind
+from .record import RequestRecord
+from .settings import Settings
+
+hookspec = pluggy.HookspecMarker("sidecar")
+hookimpl = pluggy.HookimplMarker("sidecar")
+
+
+@hookspec
+def register_providers() -> Iterable[ProviderKind] | ProviderKind | None:
+    """Contribute provider kinds.
+
+    Called once at start-up. Return a `ProviderKind` or a list of them; its `name` is the
+    value of `kind:` in a `providers.<name>` section of sidecar.yaml. A kind registered by
+    a later plugin replaces a built-in kind of the same name (built-ins are `trylast`).
+    """
+
+
+@hookspec
+def startup(settings: Settings) -> Awaitable[None] | None:
+    """Called once when the server has started and before it takes traffic.
+
+    `settings` is the validated configuration. Return an awaitable to do async set-up
+    (open a connection, warm a cache). A plugin that raises is reported at `/-/plugins`;
+    the sidecar serves on.
+    """
+
+
+@hookspec
+def shutdown(settings: Settings) -> Awaitable[None] | None:
+    """Called once when the server stops, after in-flight requests have finished.
+
+    Release what `startup` acquired. May return an awaitable. Errors are logged.
+    """
+
+
+@hookspec
+def request_finished(record: RequestRecord) -> Awaitable[None] | None:
+    """Called after every request on `/v1/chat/completions`, once the client has its answer.
+
+    `record` holds what happened (tier, model, policy, usage, status, timing); it never
+    holds prompt or answer text. Observers never fail or delay a request: exceptions are
+    logged and swallowed, and a returned awaitable runs after the response is sent.
+    """

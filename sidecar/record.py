@@ -1,0 +1,26 @@
+"""The record of one finished request, as observers and the ledger see it (no prompt text)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .provider import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    request_id: str
+    started_at: float
+    """Unix time the request arrived."""
+    duration_s: float
+    status: int
+    """The HTTP status the client got (200 for a stream that began, even if it broke later)."""
+    stream: bool
+    requested_model: str
+    tier: str | None
+    model_id: str | None
+    provider: str | None
+    policy: str | None
+    usage: Usage | None
+    error_type: str | None = None
+    """The error's `type` when the request failed, else None."""

@@ -1,0 +1,179 @@
+"""Thin HTTP endpoints: read, parse, call the pipeline, encode."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from .errors import InvalidRequest, PayloadTooLarge, RequestFailed, error_body, error_json
+from .pipeline import Exchange, Pipeline
+from .provider import Completion, StreamChunk
+from .routing import model_listing
+from .runtime import Runtime
+from .wire import sse
+from .wire.openai import ChatRequest, dumps, parse_chat_request
+
+logger = logging.getLogger("sidecar")
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+class Endpoints:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.pipeline = Pipeline(runtime)
+        self.started = int(time.time())
+
+    async def chat_completions(self, request: Request) -> Response:
+        exchange = Exchange()
+        finish = BackgroundTask(self._finish, exchange)
+        try:
+            raw = await _read_body(request, self.runtime.settings.server.max_body_bytes)
+            chat = parse_chat_request(raw)
+            if chat.stream:
+                chunks = await self.pipeline.open_stream(chat, exchange)
+                body = _sse_body(chunks, chat, exchange, self._model_override(chat, exchange))
+                return _FinishingStream(body, headers=self._headers(exchange), background=finish)
+            completion = await self.pipeline.complete(chat, exchange)
+            content = _completion_body(completion, self._model_override(chat, exchange))
+            return Response(
+                content, media_type="application/json", headers=self._headers(exchange),
+                background=finish,
+            )
+        except RequestFailed as exc:
+            exchange.failed(exc)
+            return _error_response(exc, self._headers(exchange), finish)
+        except Exception:
+            logger.exception("request %s failed", exchange.request_id)
+            exc = RequestFailed("The sidecar failed to handle this request.", code="internal_error")
+            exchange.failed(exc)
+            return _error_response(exc, self._headers(exchange), finish)
+
+    async def models(self, request: Request) -> Response:
+        return JSONResponse(model_listing(self.runtime.settings, self.started))
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def ready(self, request: Request) -> Response:
+        ready = self.runtime.ready and not self.runtime.client.is_closed
+        return JSONResponse(
+            {"status": "ready" if ready else "starting", "config": str(self.runtime.settings.path)},
+            status_code=200 if ready else 503,
+        )
+
+    async def plugins(self, request: Request) -> Response:
+        return JSONResponse(self.runtime.plugins.describe())
+
+    def _headers(self, exchange: Exchange) -> dict[str, str]:
+        headers = {"x-sidecar-request-id": exchange.request_id}
+        decision = exchange.decision
+        if decision is not None:
+            if decision.tier is not None:
+                headers["x-sidecar-tier"] = decision.tier
+            if decision.policy is not None:
+                headers["x-sidecar-policy"] = decision.policy
+        if exchange.target is not None:
+            headers["x-sidecar-model"] = exchange.target.model_id
+        return headers
+
+    def _model_override(self, chat: ChatRequest, exchange: Exchange) -> str | None:
+        mode = self.runtime.settings.server.response_model
+        if mode == "requested":
+            return chat.model
+        if mode == "model_id" and exchange.target is not None:
+            return exchange.target.model_id
+        return None
+
+    async def _finish(self, exchange: Exchange) -> None:
+        await self.runtime.plugins.notify("request_finished", record=exchange.record())
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise _too_large(limit)
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    if not size:
+        raise InvalidRequest("The request body is empty; send a JSON object.", code="invalid_json")
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+
+
+def _completion_body(completion: Completion, model: str | None) -> bytes:
+    if model is None and completion.raw is not None:
+        return completion.raw
+    payload = completion.payload
+    if model is not None:
+        payload = {**payload, "model": model}
+    return dumps(payload)
+
+
+def _chunk_body(chunk: StreamChunk, model: str | None) -> bytes:
+    if model is None and chunk.raw is not None:
+        return sse.encode(chunk.raw)
+    payload = chunk.payload if model is None else {**chunk.payload, "model": model}
+    return sse.encode(dumps(payload))
+
+
+async def _sse_body(
+    chunks: AsyncIterator[StreamChunk], chat: ChatRequest, exchange: Exchange, model: str | None
+) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            if chunk.usage is not None and not chunk.payload.get("choices") and not chat.include_usage:
+                continue  # the usage chunk we asked for on our own account
+            yield _chunk_body(chunk, model)
+        yield sse.DONE_EVENT
+    except RequestFailed as exc:
+        # Headers are gone: the failure becomes an error event, which the SDK raises.
+        exchange.error_type = exc.error_type
+        logger.warning("stream %s broke: %s", exchange.request_id, exc.message)
+        yield sse.encode(error_json(exc))
+
+
+class _FinishingStream(StreamingResponse):
+    """An SSE response whose background task runs even when the client went away."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, body: AsyncIterator[bytes], headers: dict[str, str], background: BackgroundTask) -> None:
+        super().__init__(body, headers={**headers, **SSE_HEADERS})
+        self._finish = background
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._finish()
+
+
+def _error_response(exc: RequestFailed, headers: dict[str, Any], finish: BackgroundTask) -> Response:
+    return Response(
+        error_json(exc),
+        status_code=exc.status_code,
+        media_type="application/json",
+        headers={**headers, **exc.headers},
+        background=finish,
+    )
+
+
+def http_error(status_code: int, detail: str) -> Response:
+    error_type = "invalid_request_error" if status_code < 500 else "server_error"
+    return JSONResponse(error_body(detail, error_type), status_code=status_code)
