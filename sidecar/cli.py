@@ -91,7 +91,10 @@ def _check(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(f"warning: {warning} (serve will refuse to start)", file=sys.stderr)
     for failure in plugins.failures:
-        print(f"warning: plugin {failure.plugin} failed at {failure.stage}: {failure.error}", file=sys.stderr)
+        print(
+            f"warning: plugin {failure.plugin} failed at {failure.stage}: {failure.error}",
+            file=sys.stderr,
+        )
     if problems:
         raise ConfigError(problems, str(settings.path))
     print(

@@ -106,9 +106,7 @@ class UpstreamStatusError(RequestFailed):
         code: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(
-            message, param=param, code=code, status_code=status_code, headers=headers
-        )
+        super().__init__(message, param=param, code=code, status_code=status_code, headers=headers)
         self.error_type = error_type
 
 

@@ -77,7 +77,10 @@ class Pipeline:
         if request.stream:
             # Always ask for usage, so cost is known; the extra chunk is hidden from a
             # client that did not ask for it.
-            body["stream_options"] = {**(request.body.get("stream_options") or {}), "include_usage": True}
+            body["stream_options"] = {
+                **(request.body.get("stream_options") or {}),
+                "include_usage": True,
+            }
         return target, UpstreamCall(body, target, exchange.request_id)
 
     async def complete(self, request: ChatRequest, exchange: Exchange) -> Completion:

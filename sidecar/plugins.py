@@ -83,9 +83,7 @@ class Plugins:
         for name, plugin in self.manager.list_name_plugin():
             if plugin is None:
                 continue
-            hooks = sorted(
-                caller.name for caller in self.manager.get_hookcallers(plugin) or []
-            )
+            hooks = sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or [])
             loaded.append(
                 {
                     "name": name,
@@ -117,7 +115,9 @@ def load_plugins(
         manager.set_blocked(name)
 
     for module_name in DEFAULT_PLUGINS:
-        _register(plugins, module_name, "built-in", lambda m=module_name: importlib.import_module(m))
+        _register(
+            plugins, module_name, "built-in", lambda m=module_name: importlib.import_module(m)
+        )
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         _register(plugins, entry_point.name, f"entry point {entry_point.value}", entry_point.load)
     if plugins_dir is not None:

@@ -44,7 +44,9 @@ class Endpoints:
             completion = await self.pipeline.complete(chat, exchange)
             content = _completion_body(completion, self._model_override(chat, exchange))
             return Response(
-                content, media_type="application/json", headers=self._headers(exchange),
+                content,
+                media_type="application/json",
+                headers=self._headers(exchange),
                 background=finish,
             )
         except RequestFailed as exc:
@@ -52,9 +54,11 @@ class Endpoints:
             return _error_response(exc, self._headers(exchange), finish)
         except Exception:
             logger.exception("request %s failed", exchange.request_id)
-            exc = RequestFailed("The sidecar failed to handle this request.", code="internal_error")
-            exchange.failed(exc)
-            return _error_response(exc, self._headers(exchange), finish)
+            internal = RequestFailed(
+                "The sidecar failed to handle this request.", code="internal_error"
+            )
+            exchange.failed(internal)
+            return _error_response(internal, self._headers(exchange), finish)
 
     async def models(self, request: Request) -> Response:
         return JSONResponse(model_listing(self.runtime.settings, self.started))
@@ -137,7 +141,11 @@ async def _sse_body(
 ) -> AsyncIterator[bytes]:
     try:
         async for chunk in chunks:
-            if chunk.usage is not None and not chunk.payload.get("choices") and not chat.include_usage:
+            if (
+                chunk.usage is not None
+                and not chunk.payload.get("choices")
+                and not chat.include_usage
+            ):
                 continue  # the usage chunk we asked for on our own account
             yield _chunk_body(chunk, model)
         yield sse.DONE_EVENT
@@ -153,7 +161,9 @@ class _FinishingStream(StreamingResponse):
 
     media_type = "text/event-stream"
 
-    def __init__(self, body: AsyncIterator[bytes], headers: dict[str, str], background: BackgroundTask) -> None:
+    def __init__(
+        self, body: AsyncIterator[bytes], headers: dict[str, str], background: BackgroundTask
+    ) -> None:
         super().__init__(body, headers={**headers, **SSE_HEADERS})
         self._finish = background
 
@@ -164,7 +174,9 @@ class _FinishingStream(StreamingResponse):
             await self._finish()
 
 
-def _error_response(exc: RequestFailed, headers: dict[str, Any], finish: BackgroundTask) -> Response:
+def _error_response(
+    exc: RequestFailed, headers: dict[str, Any], finish: BackgroundTask
+) -> Response:
     return Response(
         error_json(exc),
         status_code=exc.status_code,

@@ -57,13 +57,17 @@ def check_providers(
         if kind is None:
             if provider.kind:
                 problems.append(
-                    ConfigProblem(f"{path}.kind", f"unknown provider kind {provider.kind!r} (known: {known})")
+                    ConfigProblem(
+                        f"{path}.kind", f"unknown provider kind {provider.kind!r} (known: {known})"
+                    )
                 )
             continue
         for key in provider.options:
             if key not in kind.options:
                 allowed = ", ".join([_COMMON_PROVIDER_KEYS, *sorted(kind.options)])
-                problems.append(ConfigProblem(f"{path}.{key}", f"unknown key (expected one of: {allowed})"))
+                problems.append(
+                    ConfigProblem(f"{path}.{key}", f"unknown key (expected one of: {allowed})")
+                )
         if kind.requires_base_url and not provider.base_url:
             problems.append(ConfigProblem(f"{path}.base_url", f"required for kind {kind.name!r}"))
         if kind.validate is not None:
@@ -91,7 +95,9 @@ def build_runtime(settings: Settings, plugins: Plugins) -> Runtime:
         except Exception as exc:  # a plugin's bug, reported against the key that chose it
             plugins.fail(provider_settings.kind, "provider factory", exc)
             problems.append(
-                ConfigProblem(f"providers.{name}", f"could not be created: {type(exc).__name__}: {exc}")
+                ConfigProblem(
+                    f"providers.{name}", f"could not be created: {type(exc).__name__}: {exc}"
+                )
             )
     if problems:
         raise ConfigError(problems, str(settings.path or ""))

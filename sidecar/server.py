@@ -8,9 +8,11 @@ from .app import create_app
 from .runtime import Runtime
 
 
-def serve(runtime: Runtime, host: str, port: int, *, log_level: str = "info", access_log: bool = False) -> None:
+def uvicorn_config(
+    runtime: Runtime, host: str, port: int, *, log_level: str = "info", access_log: bool = False
+) -> uvicorn.Config:
     server = runtime.settings.server
-    config = uvicorn.Config(
+    return uvicorn.Config(
         create_app(runtime),
         host=host,
         port=port,
@@ -20,8 +22,15 @@ def serve(runtime: Runtime, host: str, port: int, *, log_level: str = "info", ac
         log_level=log_level,
         access_log=access_log,
         timeout_keep_alive=int(server.keepalive_seconds),
-        # In-flight streams may finish within this bound after SIGTERM; then they are cut.
+        # After SIGTERM, in-flight streams may finish within this bound; then they are cut.
         timeout_graceful_shutdown=int(server.shutdown_grace_seconds),
         server_header=False,
     )
-    uvicorn.Server(config).run()
+
+
+def serve(
+    runtime: Runtime, host: str, port: int, *, log_level: str = "info", access_log: bool = False
+) -> None:
+    uvicorn.Server(
+        uvicorn_config(runtime, host, port, log_level=log_level, access_log=access_log)
+    ).run()

@@ -161,7 +161,9 @@ def load_settings(path: Path) -> Settings:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([ConfigProblem("", f"{where}invalid YAML: {problem}")], str(path))
+        raise ConfigError(
+            [ConfigProblem("", f"{where}invalid YAML: {problem}")], str(path)
+        ) from None
     return parse_settings({} if data is None else data, base_dir=path.parent, path=path)
 
 
@@ -205,9 +207,15 @@ def _upstream(r: _Reader, data: Mapping[str, Any]) -> UpstreamSettings:
     d = UpstreamSettings()
     r.no_unknown_keys(data, set(UpstreamSettings.__dataclass_fields__), "upstream")
     return UpstreamSettings(
-        max_connections=r.get(data, "max_connections", int, d.max_connections, "upstream", _positive),
+        max_connections=r.get(
+            data, "max_connections", int, d.max_connections, "upstream", _positive
+        ),
         max_keepalive_connections=r.get(
-            data, "max_keepalive_connections", int, d.max_keepalive_connections, "upstream",
+            data,
+            "max_keepalive_connections",
+            int,
+            d.max_keepalive_connections,
+            "upstream",
             _not_negative,
         ),
         keepalive_expiry=r.number(data, "keepalive_expiry", d.keepalive_expiry, "upstream"),
@@ -217,9 +225,7 @@ def _upstream(r: _Reader, data: Mapping[str, Any]) -> UpstreamSettings:
 _PROVIDER_KEYS = {"kind", "base_url", "api_key_env", "api_key_file", "on_prem", "timeouts"}
 
 
-def _providers(
-    r: _Reader, data: Mapping[str, Any], base_dir: Path
-) -> dict[str, ProviderSettings]:
+def _providers(r: _Reader, data: Mapping[str, Any], base_dir: Path) -> dict[str, ProviderSettings]:
     providers = {}
     for name, raw in data.items():
         path = f"providers.{name}"
@@ -347,7 +353,9 @@ class _Reader:
     def no_unknown_keys(self, data: Mapping[str, Any], allowed: set[str], path: str) -> None:
         for key in data:
             if key not in allowed:
-                self.problem(_join(path, key), f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+                self.problem(
+                    _join(path, key), f"unknown key (expected one of: {', '.join(sorted(allowed))})"
+                )
 
     def get(
         self,

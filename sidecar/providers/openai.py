@@ -18,6 +18,7 @@ from ..errors import UpstreamUnavailable, upstream_status_error
 from ..hookspecs import hookimpl
 from ..provider import Completion, ProviderKind, StreamChunk, UpstreamCall, Usage
 from ..settings import ProviderSettings
+from ..upstream import transport_failure
 from ..wire import sse
 from ..wire.openai import dumps
 
@@ -51,10 +52,8 @@ class OpenAIProvider:
                     headers=self._headers,
                     timeout=self._plain_timeout,
                 )
-        except (TimeoutError, httpx.TimeoutException):
-            raise self._timed_out("an answer", self.settings.timeouts.total) from None
-        except httpx.TransportError as exc:
-            raise self._unreachable(exc) from None
+        except (TimeoutError, httpx.TransportError) as exc:
+            raise self._failure(exc, "an answer", self.settings.timeouts.total) from None
         if response.status_code >= 400:
             raise upstream_status_error(
                 response.status_code, response.content, self.settings.name, _passed_on(response)
@@ -76,10 +75,8 @@ class OpenAIProvider:
         try:
             async with asyncio.timeout(min(timeouts.first_byte, timeouts.total)):
                 response = await self._client.send(request, stream=True)
-        except (TimeoutError, httpx.TimeoutException):
-            raise self._timed_out("the first byte", timeouts.first_byte) from None
-        except httpx.TransportError as exc:
-            raise self._unreachable(exc) from None
+        except (TimeoutError, httpx.TransportError) as exc:
+            raise self._failure(exc, "the first byte", timeouts.first_byte) from None
         try:
             if response.status_code >= 400:
                 body = await response.aread()
@@ -93,10 +90,8 @@ class OpenAIProvider:
                 try:
                     async with asyncio.timeout(wait):
                         chunk = await anext(chunks, None)
-                except (TimeoutError, httpx.TimeoutException):
-                    raise self._timed_out("the next chunk", wait) from None
-                except httpx.TransportError as exc:
-                    raise self._unreachable(exc) from None
+                except (TimeoutError, httpx.TransportError) as exc:
+                    raise self._failure(exc, "the next chunk", wait) from None
                 events = decoder.feed(chunk) if chunk is not None else decoder.flush()
                 for event in events:
                     if event.data == sse.DONE:
@@ -126,18 +121,8 @@ class OpenAIProvider:
             )
         return payload
 
-    def _timed_out(self, what: str, seconds: float) -> UpstreamUnavailable:
-        return UpstreamUnavailable(
-            f"Upstream {self.settings.name!r} did not send {what} within {seconds:g} s.",
-            code="upstream_timeout",
-            status_code=504,
-        )
-
-    def _unreachable(self, exc: Exception) -> UpstreamUnavailable:
-        return UpstreamUnavailable(
-            f"Upstream {self.settings.name!r} could not be reached: {type(exc).__name__}.",
-            code="upstream_connection_error",
-        )
+    def _failure(self, exc: BaseException, waiting_for: str, seconds: float) -> UpstreamUnavailable:
+        return transport_failure(self.settings.name, exc, waiting_for, seconds)
 
 
 def _passed_on(response: httpx.Response) -> dict[str, str]:
