@@ -101,7 +101,9 @@ def _check_message(message: object, param: str) -> None:
 
 
 def _missing(param: str) -> InvalidRequest:
-    return InvalidRequest(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
+    return InvalidRequest(
+        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+    )
 
 
 def _wrong(param: str, expected: str, value: object) -> InvalidRequest:
