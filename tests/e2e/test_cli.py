@@ -1,0 +1,217 @@
+"""The `sidecar` command as an operator runs it: real processes, real ports."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from ..fake_upstream import FakeUpstream, sse_reply
+from ..support import REPO, ServerThread, fixture_bytes
+from .conftest import API_KEY, API_KEY_ENV, sdk, sidecar_config
+
+HELLO = [{"role": "user", "content": "hi"}]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sidecar", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+    )
+
+
+class Process:
+    def __init__(self, popen: subprocess.Popen[str], url: str, log: list[str]) -> None:
+        self.popen = popen
+        self.url = url
+        self.log = log
+
+
+@contextmanager
+def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[Process]:
+    """`sidecar serve --port 0 ...`; the port is read from uvicorn's start-up line."""
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "sidecar", "serve", "--port", "0", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+    )
+    assert popen.stderr is not None
+    log: list[str] = []
+    url = None
+    deadline = time.monotonic() + 20
+    for line in popen.stderr:
+        log.append(line)
+        match = re.search(r"Uvicorn running on (http://\S+)", line)
+        if match:
+            url = match.group(1)
+            break
+        if time.monotonic() > deadline:
+            break
+    if url is None:
+        popen.kill()
+        raise AssertionError("sidecar did not start:\n" + "".join(log) + popen.stderr.read())
+    # Keep draining the log so the child never blocks on a full pipe.
+    drain = threading.Thread(target=lambda: log.extend(popen.stderr or []), daemon=True)
+    drain.start()
+    try:
+        yield Process(popen, url, log)
+    finally:
+        if popen.poll() is None:
+            popen.send_signal(signal.SIGTERM)
+            try:
+                popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait()
+        drain.join(timeout=5)
+        popen.stderr.close()
+
+
+def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:
+    path = tmp_path / "sidecar.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("sidecar ")
+
+
+def test_check_accepts_the_example_config() -> None:
+    result = run_cli("check")
+    assert result.returncode == 0, result.stderr
+    assert "sidecar.yaml: ok (2 providers, 4 models, 4 tiers)" in result.stdout
+
+
+def test_check_lists_every_problem_with_its_key_path(tmp_path: Path) -> None:
+    config = sidecar_config("http://127.0.0.1:9")
+    config["tiers"]["mid"] = ["small", "gpt-5x"]
+    config["server"] = {"port": "eighty"}
+    config["providers"]["fake"]["kind"] = "openia"
+    config["providers"]["local"]["colour"] = "blue"
+    result = run_cli("check", "--config", str(write_config(tmp_path, config)))
+    assert result.returncode == 2
+    assert "tiers.mid[1]: unknown model 'gpt-5x'" in result.stderr
+    assert "server.port: expected int, got string" in result.stderr
+    assert "2 configuration error(s)" in result.stderr  # structure first, then plugin kinds
+
+
+def test_check_reports_unknown_provider_kinds_and_keys(tmp_path: Path) -> None:
+    config = sidecar_config("http://127.0.0.1:9")
+    config["providers"]["fake"]["kind"] = "openia"
+    config["providers"]["local"]["colour"] = "blue"
+    result = run_cli("check", "--config", str(write_config(tmp_path, config)))
+    assert result.returncode == 2
+    assert (
+        "providers.fake.kind: unknown provider kind 'openia' (known: demo, openai)" in result.stderr
+    )
+    assert "providers.local.colour: unknown key" in result.stderr
+
+
+def test_check_warns_about_a_missing_secret_and_serve_refuses(tmp_path: Path) -> None:
+    path = write_config(tmp_path, sidecar_config("http://127.0.0.1:9"))
+    env = {k: v for k, v in os.environ.items() if k != API_KEY_ENV}
+    check = subprocess.run(
+        [sys.executable, "-m", "sidecar", "check", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert check.returncode == 0
+    assert (
+        f"providers.fake.api_key_env: environment variable '{API_KEY_ENV}' is not set"
+        in check.stderr
+    )
+    serve = subprocess.run(
+        [sys.executable, "-m", "sidecar", "serve", "--config", str(path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert serve.returncode == 2
+    assert "providers.fake.api_key_env" in serve.stderr
+
+
+def test_config_from_the_environment_variable(tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"tiers": {}})
+    result = run_cli("check", env={"SIDECAR_CONFIG": str(path)})
+    assert result.returncode == 2
+    assert "tiers: at least one tier is required" in result.stderr
+
+
+def test_serve_the_example_config_offline() -> None:
+    with serving() as sidecar:
+        with sdk(sidecar) as client:
+            raw = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
+        assert raw.headers["x-sidecar-tier"] == "mid"
+        assert "demo" in (raw.parse().choices[0].message.content or "")
+        assert sidecar.url.startswith("http://127.0.0.1:")
+
+
+BROKEN_PLUGIN = "raise RuntimeError('this plugin is broken')\n"
+
+
+def test_broken_plugin_is_reported_and_the_sidecar_answers(tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "broken.py").write_text(BROKEN_PLUGIN)
+    with serving("--plugins-dir", str(plugins)) as sidecar:
+        failed = httpx.get(f"{sidecar.url}/-/plugins").json()["failed"]
+        with sdk(sidecar) as client:
+            answer = client.chat.completions.create(model="light", messages=HELLO)
+    assert failed == [
+        {"plugin": "broken", "stage": "import", "error": "RuntimeError: this plugin is broken"}
+    ]
+    assert answer.choices[0].message.content
+    assert any("plugin broken failed at import" in line for line in sidecar.log)
+
+    listing = run_cli("plugins", "--plugins-dir", str(plugins))
+    assert listing.returncode == 1
+    assert "sidecar.providers.openai  (built-in)" in listing.stdout
+    assert "broken  FAILED at import: RuntimeError: this plugin is broken" in listing.stdout
+
+
+def test_sigterm_lets_an_in_flight_stream_finish(
+    tmp_path: Path, upstream_server: tuple[FakeUpstream, ServerThread], upstream: FakeUpstream
+) -> None:
+    _, server = upstream_server
+    path = write_config(tmp_path, sidecar_config(server.url))
+    upstream.queue(sse_reply(fixture_bytes("openai/chat_completion_stream.sse"), delay=0.2))
+    with serving("--config", str(path), env={API_KEY_ENV: API_KEY}) as sidecar:
+        with sdk(sidecar) as client:
+            stream = client.chat.completions.create(model="auto", messages=HELLO, stream=True)
+            first = next(iter(stream))
+            sidecar.popen.send_signal(signal.SIGTERM)
+            rest = list(stream)
+        # uvicorn re-raises the signal once shut down, as a process killed by it would end.
+        assert sidecar.popen.wait(timeout=20) in (0, -signal.SIGTERM)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in [first, *rest])
+    assert text == "Hello! How can I help?"
+
+
+@pytest.mark.parametrize("command", ["serve", "check", "plugins"])
+def test_every_command_takes_config(command: str) -> None:
+    result = run_cli(command, "--help")
+    assert "--config" in result.stdout
