@@ -26,9 +26,8 @@ def test_there_are_hooks() -> None:
 @pytest.mark.parametrize("hook", HOOKS)
 def test_hook_has_a_docstring(hook: str) -> None:
     doc = inspect.getdoc(getattr(hookspecs, hook))
-    assert doc and len(doc) > 80, (
-        f"{hook} needs a docstring saying when it runs and what it returns"
-    )
+    assert doc is not None
+    assert len(doc) > 80, f"{hook} needs a docstring saying when it runs and what it returns"
 
 
 @pytest.mark.parametrize("hook", HOOKS)
@@ -49,7 +48,8 @@ def test_readme_hooks_reference_is_generated_from_the_docstrings() -> None:
     spec = importlib.util.spec_from_file_location(
         "hooks_reference", REPO / "tools" / "hooks_reference.py"
     )
-    assert spec and spec.loader
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     text = (REPO / "README.md").read_text()
