@@ -160,7 +160,8 @@ def upstream_status_error(
     elif isinstance(error, str):
         message = error
     elif isinstance(payload, dict) and "detail" in payload:
-        message = str(payload["detail"])
+        detail = payload["detail"]  # FastAPI-style servers; a validation error is a list
+        message = detail if isinstance(detail, str) else json.dumps(detail)
     if not message:
         text = body[:200].decode("utf-8", "replace").strip()
         message = text or f"upstream returned HTTP {status_code}"
@@ -170,7 +171,7 @@ def upstream_status_error(
         error_type=error_type,
         param=param,
         code=code,
-        headers={"x-sidecar-upstream": provider, **(headers or {})},
+        headers={**(headers or {}), "x-sidecar-upstream": provider},
     )
 
 

@@ -89,17 +89,30 @@ class ProviderSettings:
             return value
         if self.api_key_file:
             try:
-                return self.api_key_file.read_text().strip()
-            except OSError as exc:
+                key = self.api_key_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(
                     [
                         ConfigProblem(
                             f"providers.{self.name}.api_key_file",
-                            f"cannot read {self.api_key_file}: {exc.strerror}",
+                            f"cannot read {self.api_key_file}: {_reason(exc)}",
                         )
                     ]
                 ) from None
+            if not key:
+                raise ConfigError(
+                    [
+                        ConfigProblem(
+                            f"providers.{self.name}.api_key_file", f"{self.api_key_file} is empty"
+                        )
+                    ]
+                )
+            return key
         return None
+
+
+def _reason(exc: Exception) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 @dataclass(frozen=True)
@@ -152,9 +165,11 @@ def config_path(explicit: str | None) -> Path:
 
 def load_settings(path: Path) -> Settings:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([ConfigProblem("", f"cannot read {path}: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigProblem("", f"{path} is not UTF-8 text: {exc.reason}")]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -164,7 +179,10 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(
             [ConfigProblem("", f"{where}invalid YAML: {problem}")], str(path)
         ) from None
-    return parse_settings({} if data is None else data, base_dir=path.parent, path=path)
+    # absolute(), not resolve(): a ConfigMap mounts the file as a symlink into a hidden
+    # `..data` directory, and relative paths must resolve beside the link, not its target.
+    base_dir = path.absolute().parent
+    return parse_settings({} if data is None else data, base_dir=base_dir, path=path)
 
 
 def parse_settings(data: object, *, base_dir: Path, path: Path | None = None) -> Settings:
@@ -196,7 +214,9 @@ def _server(r: _Reader, data: Mapping[str, Any]) -> ServerSettings:
         shutdown_grace_seconds=r.number(
             data, "shutdown_grace_seconds", d.shutdown_grace_seconds, "server", _not_negative
         ),
-        keepalive_seconds=r.number(data, "keepalive_seconds", d.keepalive_seconds, "server"),
+        keepalive_seconds=r.number(
+            data, "keepalive_seconds", d.keepalive_seconds, "server", _not_negative
+        ),
         response_model=r.get(
             data, "response_model", str, d.response_model, "server", _one_of(RESPONSE_MODEL_MODES)
         ),
@@ -206,7 +226,7 @@ def _server(r: _Reader, data: Mapping[str, Any]) -> ServerSettings:
 def _upstream(r: _Reader, data: Mapping[str, Any]) -> UpstreamSettings:
     d = UpstreamSettings()
     r.no_unknown_keys(data, set(UpstreamSettings.__dataclass_fields__), "upstream")
-    return UpstreamSettings(
+    upstream = UpstreamSettings(
         max_connections=r.get(
             data, "max_connections", int, d.max_connections, "upstream", _positive
         ),
@@ -218,8 +238,16 @@ def _upstream(r: _Reader, data: Mapping[str, Any]) -> UpstreamSettings:
             "upstream",
             _not_negative,
         ),
-        keepalive_expiry=r.number(data, "keepalive_expiry", d.keepalive_expiry, "upstream"),
+        keepalive_expiry=r.number(
+            data, "keepalive_expiry", d.keepalive_expiry, "upstream", _not_negative
+        ),
     )
+    if upstream.max_keepalive_connections > upstream.max_connections:
+        r.problem(
+            "upstream.max_keepalive_connections",
+            f"must not exceed max_connections ({upstream.max_connections})",
+        )
+    return upstream
 
 
 _PROVIDER_KEYS = {"kind", "base_url", "api_key_env", "api_key_file", "on_prem", "timeouts"}
@@ -231,7 +259,7 @@ def _providers(r: _Reader, data: Mapping[str, Any], base_dir: Path) -> dict[str,
         path = f"providers.{name}"
         section = r.mapping(raw, path)
         kind = r.get(section, "kind", str, None, path)
-        if kind is None:
+        if section.get("kind") is None:
             r.problem(f"{path}.kind", "required (for example 'openai')")
         key_env = r.get(section, "api_key_env", str, None, path)
         key_file = r.get(section, "api_key_file", str, None, path)
@@ -272,9 +300,11 @@ def _models(
         section = r.mapping(raw, path)
         r.no_unknown_keys(section, {"provider", "name", "price"}, path)
         provider = r.get(section, "provider", str, None, path)
-        if provider is None:
+        if model_id == "auto":
+            r.problem(path, "'auto' is reserved: it means the routing decision")
+        if section.get("provider") is None:
             r.problem(f"{path}.provider", "required")
-        elif provider not in providers:
+        elif provider is not None and provider not in providers:
             r.problem(f"{path}.provider", f"unknown provider {provider!r}{_known(providers)}")
         price_data = r.mapping(section.get("price", {}), f"{path}.price")
         r.no_unknown_keys(price_data, {"input", "output", "cached_input"}, f"{path}.price")
@@ -302,8 +332,12 @@ def _tiers(
             r.problem(path, "expected a non-empty list of model ids")
             continue
         for index, member in enumerate(raw):
-            if member not in models:
+            if not isinstance(member, str):
+                r.problem(f"{path}[{index}]", f"expected a model id, got {_type_name(member)}")
+            elif member not in models:
                 r.problem(f"{path}[{index}]", f"unknown model {member!r}{_known(models)}")
+            elif member in raw[:index]:
+                r.problem(f"{path}[{index}]", f"model {member!r} is listed twice")
         tiers[str(name)] = tuple(str(member) for member in raw)
     return tiers
 
@@ -326,7 +360,7 @@ def _routing(
 
 def _plugins(r: _Reader, data: Mapping[str, Any]) -> PluginSettings:
     r.no_unknown_keys(data, {"disabled"}, "plugins")
-    disabled = data.get("disabled", [])
+    disabled = data.get("disabled") or []
     if not isinstance(disabled, list) or not all(isinstance(n, str) for n in disabled):
         r.problem("plugins.disabled", "expected a list of plugin names")
         disabled = []

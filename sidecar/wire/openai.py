@@ -40,8 +40,10 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     model = body.get("model")
     if model is None:
         raise _missing("model")
-    if not isinstance(model, str) or not model:
-        raise _wrong("model", "a non-empty string", model)
+    if not isinstance(model, str):
+        raise _wrong("model", "a string", model)
+    if not model:
+        raise InvalidRequest("'model' must not be empty.", param="model", code="invalid_value")
 
     messages = body.get("messages")
     if messages is None:
@@ -89,6 +91,8 @@ def _check_message(message: object, param: str) -> None:
     role = message.get("role")
     if role is None:
         raise _missing(f"{param}.role")
+    if not isinstance(role, str):
+        raise _wrong(f"{param}.role", "a string", role)
     if role not in ROLES:
         raise InvalidRequest(
             f"Invalid value for '{param}.role': expected one of {', '.join(sorted(ROLES))}.",
@@ -100,6 +104,17 @@ def _check_message(message: object, param: str) -> None:
         raise _wrong(f"{param}.content", "a string or an array of content parts", content)
 
 
+_JSON_TYPES = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+
+
 def _missing(param: str) -> InvalidRequest:
     return InvalidRequest(
         f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
@@ -107,7 +122,7 @@ def _missing(param: str) -> InvalidRequest:
 
 
 def _wrong(param: str, expected: str, value: object) -> InvalidRequest:
-    got = "null" if value is None else type(value).__name__
+    got = _JSON_TYPES.get(type(value), type(value).__name__)
     return InvalidRequest(
         f"Invalid type for '{param}': expected {expected}, but got {got}.",
         param=param,

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 DONE = b"[DONE]"
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +24,16 @@ class Decoder:
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._started = False
 
     def feed(self, chunk: bytes) -> list[Event]:
         buffer = self._buffer + chunk
+        if not self._started and buffer:
+            if len(buffer) < 3 and _BOM.startswith(buffer):
+                self._buffer = buffer
+                return []
+            self._started = True
+            buffer = buffer.removeprefix(_BOM)
         if b"\r" in buffer:
             # A lone trailing \r may be the first half of a \r\n split across chunks.
             keep_cr = buffer.endswith(b"\r")
@@ -67,7 +75,7 @@ def _parse(block: bytes) -> Event | None:
             data.append(value)
         elif name == b"event":
             event = value.decode("utf-8", "replace")
-    if not data and event is None:
+    if not data:  # the SSE spec dispatches no event without data
         return None
     return Event(b"\n".join(data), event)
 
