@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -23,12 +24,16 @@ def create_app(runtime: Runtime) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop_watching = asyncio.Event()
+        watcher = asyncio.create_task(runtime.router.store.watch(stop_watching))
         await runtime.plugins.notify("startup", settings=runtime.settings)
         runtime.ready = True
         try:
             yield
         finally:
             runtime.ready = False
+            stop_watching.set()
+            await watcher
             await runtime.plugins.notify("shutdown", settings=runtime.settings)
             for provider in runtime.providers.values():
                 try:
@@ -47,6 +52,8 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/-/health", endpoints.health, methods=["GET"]),
         Route("/-/ready", endpoints.ready, methods=["GET"]),
         Route("/-/plugins", endpoints.plugins, methods=["GET"]),
+        Route("/-/policies", endpoints.policies, methods=["GET"]),
+        Route("/-/explain", endpoints.explain, methods=["POST"]),
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: on_http_error}

@@ -1,8 +1,9 @@
-"""The `sidecar` command: serve | check | plugins."""
+"""The `sidecar` command: serve | check | explain | test | plugins."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -10,9 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import ConfigError
+from .cel import CelError
+from .errors import ConfigError, InvalidRequest
+from .explain import chat_request, explain, load_cases, render, run_case
 from .plugins import Plugins, load_plugins
-from .runtime import build_runtime, check_providers, provider_kinds
+from .policies import PolicyError
+from .runtime import build_router, build_runtime, check_providers, provider_kinds
 from .settings import Settings, config_path, load_settings
 
 EXIT_CONFIG = 2
@@ -27,8 +31,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         status: int = args.run(args)
-    except ConfigError as exc:
+    except (ConfigError, PolicyError, CelError) as exc:
         print(f"sidecar: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except InvalidRequest as exc:
+        print(f"sidecar: {exc.message}", file=sys.stderr)
         return EXIT_CONFIG
     return status
 
@@ -46,9 +53,30 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true", help="log every request line")
     serve.set_defaults(run=_serve)
 
-    check = commands.add_parser("check", help="validate the configuration without serving")
+    check = commands.add_parser(
+        "check", help="validate the configuration and the policies without serving"
+    )
     _common(check)
+    check.add_argument("--policies", type=Path, help="policy directory (default: routing.policies)")
     check.set_defaults(run=_check)
+
+    explain = commands.add_parser(
+        "explain", help="show how a request would be routed, without calling a provider"
+    )
+    _common(explain)
+    given = explain.add_mutually_exclusive_group(required=True)
+    given.add_argument("--prompt", help="a user prompt (sent as model 'auto')")
+    given.add_argument("--request", type=Path, help="a chat completions request body (JSON)")
+    explain.add_argument(
+        "--header", action="append", default=[], metavar="NAME=VALUE", help="a request header"
+    )
+    explain.add_argument("--format", choices=["text", "json"], default="text")
+    explain.set_defaults(run=_explain)
+
+    test = commands.add_parser("test", help="run policy test cases (exit status 1 if any fails)")
+    _common(test)
+    test.add_argument("cases", type=Path, nargs="+", help="YAML files of cases")
+    test.set_defaults(run=_test)
 
     plugins = commands.add_parser("plugins", help="list loaded plugins and their hooks")
     _common(plugins)
@@ -87,6 +115,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     settings, plugins = _load(args)
+    if args.policies is not None:
+        routing = dataclasses.replace(settings.routing, policies=args.policies)
+        settings = dataclasses.replace(settings, routing=routing)
     problems, warnings = check_providers(settings, provider_kinds(plugins))
     for warning in warnings:
         print(f"warning: {warning} (serve will refuse to start)", file=sys.stderr)
@@ -97,11 +128,57 @@ def _check(args: argparse.Namespace) -> int:
         )
     if problems:
         raise ConfigError(problems, str(settings.path))
+    router = build_router(settings, plugins)
+    policy_set = router.store.current
+    for policy_warning in policy_set.warnings:
+        print(f"warning: {policy_warning}", file=sys.stderr)
     print(
         f"{settings.path}: ok ({len(settings.providers)} providers, {len(settings.models)} models, "
         f"{len(settings.tiers)} tiers)"
     )
+    print(
+        f"{settings.routing.policies}: ok ({len(policy_set.policies)} policies, "
+        f"version {policy_set.version}, {policy_set.engine} CEL engine)"
+    )
     return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    settings, plugins = _load(args)
+    router = build_router(settings, plugins)
+    if args.request is not None:
+        body = json.loads(args.request.read_text(encoding="utf-8"))
+        request = chat_request(body=body)
+    else:
+        request = chat_request(args.prompt)
+    headers = {}
+    for header in args.header:
+        name, separator, value = header.partition("=")
+        if not separator:
+            raise InvalidRequest(f"--header {header!r}: expected NAME=VALUE")
+        headers[name.strip().lower()] = value
+    explanation = explain(router, request, headers)
+    print(json.dumps(explanation, indent=2) if args.format == "json" else render(explanation))
+    return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    settings, plugins = _load(args)
+    router = build_router(settings, plugins)
+    failed = total = 0
+    for path in args.cases:
+        for index, case in enumerate(load_cases(path)):
+            result = run_case(router, case, index)
+            total += 1
+            if result.passed:
+                print(f"PASS {path.name}: {result.name}")
+                continue
+            failed += 1
+            print(f"FAIL {path.name}: {result.name}")
+            for difference in result.differences:
+                print(f"     {difference}")
+    print(f"{total - failed} passed, {failed} failed")
+    return 1 if failed else 0
 
 
 def _plugins(args: argparse.Namespace) -> int:

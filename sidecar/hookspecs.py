@@ -9,10 +9,12 @@ an awaitable, which the sidecar awaits. Per-request work lives in the objects th
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 import pluggy
 
+from .classifier import Classifier
 from .provider import ProviderKind
 from .record import RequestRecord
 from .settings import Settings
@@ -28,6 +30,31 @@ def register_providers() -> Iterable[ProviderKind] | ProviderKind | None:
     Called once at start-up. Return a `ProviderKind` or a list of them; its `name` is the
     value of `kind:` in a `providers.<name>` section of sidecar.yaml. A kind registered by
     a later plugin replaces a built-in kind of the same name (built-ins are `trylast`).
+    """
+
+
+@hookspec
+def register_classifiers(settings: Settings) -> Iterable[Classifier] | Classifier | None:
+    """Contribute classifiers, whose outputs become `signals.<name>.<output>` in policies.
+
+    Called once at start-up with the validated configuration (a classifier may read its
+    options from it). Return a `Classifier` or a list of them. Each runs on every request:
+    keep `classify` to microseconds of plain CPU work. A classifier that raises loses its
+    signal for that request, and policies that need it fail closed. A classifier whose
+    `name` is already taken replaces the built-in one (built-ins are `trylast`).
+    """
+
+
+@hookspec
+def register_cel_functions(settings: Settings) -> Mapping[str, Callable[..., Any]] | None:
+    """Contribute functions that routing policies can call in their `when` expressions.
+
+    Called once at start-up and again for every policy reload. Return a mapping of function
+    name to a Python callable taking and returning plain values (bool, int, float, str,
+    list, dict, None); its positional parameters give the number of arguments it accepts.
+    Policies call it as a global function, e.g. `contains_any(request.text, ["a", "b"])`.
+    An exception it raises makes that policy's evaluation fail (a confidential policy then
+    fails closed). Functions run on every request: keep them to microseconds.
     """
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,9 +66,11 @@ class Pipeline:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
-    def _prepare(self, request: ChatRequest, exchange: Exchange) -> tuple[Target, UpstreamCall]:
+    def _prepare(
+        self, request: ChatRequest, headers: Mapping[str, str], exchange: Exchange
+    ) -> tuple[Target, UpstreamCall]:
         exchange.request = request
-        exchange.decision = decision = self._runtime.router.decide(request)
+        exchange.decision = decision = self._runtime.router.decide(request, headers)
         targets = plan(decision, self._runtime.settings)
         if not targets:
             raise NoTargetAvailable(f"No model is configured for tier {decision.tier!r}.")
@@ -83,17 +85,19 @@ class Pipeline:
             }
         return target, UpstreamCall(body, target, exchange.request_id)
 
-    async def complete(self, request: ChatRequest, exchange: Exchange) -> Completion:
-        target, call = self._prepare(request, exchange)
+    async def complete(
+        self, request: ChatRequest, headers: Mapping[str, str], exchange: Exchange
+    ) -> Completion:
+        target, call = self._prepare(request, headers, exchange)
         completion = await self._runtime.providers[target.provider].complete(call)
         exchange.usage = completion.usage
         return completion
 
     async def open_stream(
-        self, request: ChatRequest, exchange: Exchange
+        self, request: ChatRequest, headers: Mapping[str, str], exchange: Exchange
     ) -> AsyncIterator[StreamChunk]:
         """The stream, its first chunk already received (so failures so far raise here)."""
-        target, call = self._prepare(request, exchange)
+        target, call = self._prepare(request, headers, exchange)
         chunks = self._runtime.providers[target.provider].stream(call)
         first = await anext(chunks, None)
         return _observed(first, chunks, exchange)

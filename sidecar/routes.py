@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from .errors import InvalidRequest, PayloadTooLarge, RequestFailed, error_body, error_json
+from .explain import explain
 from .pipeline import Exchange, Pipeline
 from .provider import Completion, StreamChunk
 from .routing import model_listing
@@ -38,10 +39,10 @@ class Endpoints:
             raw = await _read_body(request, self.runtime.settings.server.max_body_bytes)
             chat = parse_chat_request(raw)
             if chat.stream:
-                chunks = await self.pipeline.open_stream(chat, exchange)
+                chunks = await self.pipeline.open_stream(chat, request.headers, exchange)
                 body = _sse_body(chunks, chat, exchange, self._model_override(chat, exchange))
                 return _FinishingStream(body, headers=self._headers(exchange), background=finish)
-            completion = await self.pipeline.complete(chat, exchange)
+            completion = await self.pipeline.complete(chat, request.headers, exchange)
             content = _completion_body(completion, self._model_override(chat, exchange))
             return Response(
                 content,
@@ -75,6 +76,18 @@ class Endpoints:
 
     async def plugins(self, request: Request) -> Response:
         return JSONResponse(self.runtime.plugins.describe())
+
+    async def policies(self, request: Request) -> Response:
+        return JSONResponse(self.runtime.router.store.describe())
+
+    async def explain(self, request: Request) -> Response:
+        """The routing of a chat request body, without calling a provider."""
+        try:
+            raw = await _read_body(request, self.runtime.settings.server.max_body_bytes)
+            chat = parse_chat_request(raw)
+            return JSONResponse(explain(self.runtime.router, chat, request.headers))
+        except RequestFailed as exc:
+            return Response(error_json(exc), exc.status_code, media_type="application/json")
 
     def _headers(self, exchange: Exchange) -> dict[str, str]:
         headers = {"x-sidecar-request-id": exchange.request_id}

@@ -1,18 +1,24 @@
 """The routing decision, and the targets it leads to.
 
-The decision is one swappable step (`Router`): for now the request's `model` names the
-default tier (`auto`), a tier or a model id. Policies replace this step, nothing around it.
+The decision is one step: the request's `model` must name `auto`, a tier or a model (else
+404, as OpenAI answers); the classifiers' signals and the request's fields form the CEL
+activation; the current policy set's first matching policy decides; none: the default tier.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any
 
+from .activation import config_maps, request_map
+from .classifier import Prompt
 from .errors import ModelNotFound
+from .policies import Policy, PolicySet, Verdict
 from .provider import Target
+from .reload import PolicyStore
 from .settings import Settings
+from .signals import Signals
 from .wire.openai import ChatRequest
 
 AUTO_MODEL = "auto"
@@ -25,42 +31,91 @@ class Decision:
     model: str | None = None
     """An explicit model id; None means the tier's members, in order."""
     policy: str | None = None
-    """The policy that decided, None when no policy did."""
+    """The policy that decided, None when none matched (the default tier)."""
+    fallback: tuple[str, ...] = ()
+    """Tiers to try after the route's own targets."""
+    confidential: bool = False
+    """Every attempt must stay on `on_prem` providers."""
 
 
-class Router(Protocol):
-    def decide(self, request: ChatRequest) -> Decision: ...
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything behind one decision, for `explain` and for telemetry."""
+
+    decision: Decision
+    verdict: Verdict
+    activation: Mapping[str, Any]
+    policy_set: PolicySet
+    failed_classifiers: tuple[str, ...]
 
 
-class RequestedModelRouter:
-    """`auto` -> the default tier; a tier name -> that tier; a model id -> that model."""
+class PolicyRouter:
+    def __init__(self, settings: Settings, store: PolicyStore, signals: Signals) -> None:
+        self.settings = settings
+        self.store = store
+        self.signals = signals
+        self._tiers, self._models = config_maps(settings)
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+    def decide(self, request: ChatRequest, headers: Mapping[str, str]) -> Decision:
+        return self.evaluate(request, headers).decision
 
-    def decide(self, request: ChatRequest) -> Decision:
-        settings = self._settings
-        name = request.model
-        if name == AUTO_MODEL:
-            return Decision(settings.routing.default_tier)
-        if name in settings.tiers:
-            return Decision(name)
-        if name in settings.models:
-            tiers = settings.tiers_of(name)
-            return Decision(tiers[0] if tiers else None, name)
-        raise ModelNotFound(
-            f"The model '{name}' does not exist: use 'auto', a tier "
-            f"({', '.join(settings.tiers)}) or a configured model id. GET /v1/models lists them.",
-            param="model",
-        )
+    def evaluate(self, request: ChatRequest, headers: Mapping[str, str]) -> Evaluation:
+        check_model_name(request.model, self.settings)
+        policy_set = self.store.current  # captured once: a reload never changes this request
+        prompt = Prompt.from_messages(request.messages)
+        signals, failed = self.signals.run(prompt)
+        tokens = signals.get("tokens", {}).get("total")
+        if not isinstance(tokens, int):
+            tokens = (len(prompt.text) + 3) // 4
+        activation = {
+            "request": request_map(request, prompt, tokens, headers),
+            "signals": signals,
+            "tiers": self._tiers,
+            "models": self._models,
+        }
+        verdict = policy_set.first_match(activation)
+        decision = decide_route(verdict.policy, request.model, self.settings)
+        return Evaluation(decision, verdict, activation, policy_set, tuple(failed))
+
+
+def check_model_name(name: str, settings: Settings) -> None:
+    if name == AUTO_MODEL or name in settings.tiers or name in settings.models:
+        return
+    raise ModelNotFound(
+        f"The model '{name}' does not exist: use 'auto', a tier "
+        f"({', '.join(settings.tiers)}) or a configured model id. GET /v1/models lists them.",
+        param="model",
+    )
+
+
+def decide_route(policy: Policy | None, requested: str, settings: Settings) -> Decision:
+    if policy is None:
+        return Decision(settings.routing.default_tier)
+    name, fallback, confidential = policy.name, policy.fallback, policy.confidential
+    route = policy.route
+    if route.requested:
+        if requested in settings.tiers:
+            return Decision(requested, None, name, fallback, confidential)
+        if requested in settings.models:
+            tiers = settings.tiers_of(requested)
+            return Decision(tiers[0] if tiers else None, requested, name, fallback, confidential)
+        return Decision(settings.routing.default_tier, None, name, fallback, confidential)
+    if route.model is not None:
+        tiers = settings.tiers_of(route.model)
+        return Decision(tiers[0] if tiers else None, route.model, name, fallback, confidential)
+    return Decision(route.tier, None, name, fallback, confidential)
 
 
 def plan(decision: Decision, settings: Settings) -> list[Target]:
     """The targets for a decision, in the order they are tried."""
     if decision.model is not None:
-        return [target(decision.model, decision.tier, settings)]
-    assert decision.tier is not None
-    return [target(model_id, decision.tier, settings) for model_id in settings.tiers[decision.tier]]
+        targets = [target(decision.model, decision.tier, settings)]
+    else:
+        assert decision.tier is not None
+        targets = [target(m, decision.tier, settings) for m in settings.tiers[decision.tier]]
+    for tier in decision.fallback:
+        targets.extend(target(m, tier, settings) for m in settings.tiers[tier])
+    return targets
 
 
 def target(model_id: str, tier: str | None, settings: Settings) -> Target:

@@ -7,16 +7,21 @@ Building is where configuration meets plugins: provider kinds come from the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
+from .activation import config_maps, sample_request
+from .cel import Environment, resolve_engine
 from .errors import ConfigError, ConfigProblem
 from .plugins import Plugins
 from .provider import Provider, ProviderKind
-from .routing import RequestedModelRouter, Router
+from .reload import PolicyStore
+from .routing import PolicyRouter
 from .settings import Settings
+from .signals import Signals, collect_classifiers
 from .upstream import create_client
 
 _COMMON_PROVIDER_KEYS = "kind, base_url, api_key_env, api_key_file, on_prem, timeouts"
@@ -28,7 +33,7 @@ class Runtime:
     plugins: Plugins
     client: httpx.AsyncClient
     providers: dict[str, Provider]
-    router: Router
+    router: PolicyRouter
     ready: bool = field(default=False)
 
 
@@ -79,8 +84,48 @@ def check_providers(
     return problems, warnings
 
 
+def policy_store(settings: Settings, plugins: Plugins, signals: Signals) -> PolicyStore:
+    """The policy store, not loaded yet; `load_first()` raises PolicyError."""
+    engine = resolve_engine(settings.routing.cel_engine)
+    tiers, models = config_maps(settings)
+
+    def functions() -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for plugin, result in plugins.call_each("register_cel_functions", settings=settings):
+            if not isinstance(result, Mapping):
+                plugins.fail(
+                    plugin, "register_cel_functions", f"returned {result!r}, not a mapping"
+                )
+                continue
+            merged.update(result)
+        return merged
+
+    def samples(environment: Environment) -> list[Mapping[str, Any]]:
+        sample = {
+            "request": sample_request(),
+            "signals": signals.sample(),
+            "tiers": tiers,
+            "models": models,
+        }
+        return [environment.prepare(sample)]
+
+    return PolicyStore(settings, engine, functions, signals.outputs, samples)
+
+
+def build_router(settings: Settings, plugins: Plugins) -> PolicyRouter:
+    """Classifiers and the first load of the policies; raises PolicyError."""
+    signals = collect_classifiers(plugins, settings)
+    store = policy_store(settings, plugins, signals)
+    store.load_first()
+    return PolicyRouter(settings, store, signals)
+
+
 def build_runtime(settings: Settings, plugins: Plugins) -> Runtime:
-    """Build providers and the upstream client; raises ConfigError listing every problem."""
+    """Build providers, classifiers, policies and the upstream client.
+
+    Raises ConfigError or PolicyError listing every problem.
+    """
+    router = build_router(settings, plugins)
     kinds = provider_kinds(plugins)
     problems, missing_secrets = check_providers(settings, kinds)
     if problems or missing_secrets:
@@ -101,4 +146,4 @@ def build_runtime(settings: Settings, plugins: Plugins) -> Runtime:
             )
     if problems:
         raise ConfigError(problems, str(settings.path or ""))
-    return Runtime(settings, plugins, client, providers, RequestedModelRouter(settings))
+    return Runtime(settings, plugins, client, providers, router)

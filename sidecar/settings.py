@@ -24,6 +24,7 @@ DEFAULT_PORT = 8787
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_SHUTDOWN_GRACE = 30.0
 RESPONSE_MODEL_MODES = ("upstream", "requested", "model_id")
+CEL_ENGINES = ("auto", "native", "python")
 
 T = TypeVar("T")
 
@@ -136,6 +137,7 @@ class ModelSettings:
 class RoutingSettings:
     default_tier: str
     policies: Path
+    cel_engine: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -345,7 +347,7 @@ def _tiers(
 def _routing(
     r: _Reader, data: Mapping[str, Any], tiers: Mapping[str, tuple[str, ...]], base_dir: Path
 ) -> RoutingSettings:
-    r.no_unknown_keys(data, {"default_tier", "policies"}, "routing")
+    r.no_unknown_keys(data, {"default_tier", "policies", "cel_engine"}, "routing")
     default_tier = r.get(data, "default_tier", str, None, "routing")
     if default_tier is None:
         if tiers:
@@ -355,7 +357,8 @@ def _routing(
     elif default_tier not in tiers:
         r.problem("routing.default_tier", f"unknown tier {default_tier!r}{_known(tiers)}")
     policies = r.get(data, "policies", str, "policies", "routing")
-    return RoutingSettings(default_tier or "", base_dir / policies)
+    engine = r.get(data, "cel_engine", str, "auto", "routing", _one_of(CEL_ENGINES))
+    return RoutingSettings(default_tier or "", base_dir / policies, engine)
 
 
 def _plugins(r: _Reader, data: Mapping[str, Any]) -> PluginSettings:

@@ -1,4 +1,4 @@
-"""`RequestedModelRouter`: `auto`, a tier or a model id -> a decision -> the targets, in order."""
+"""Routes -> decisions -> the targets, in order; the model name check in front of policies."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from sidecar.errors import ModelNotFound, error_json
+from sidecar.policies import Policy, Route
 from sidecar.provider import Target
-from sidecar.routing import Decision, RequestedModelRouter, model_listing, plan
+from sidecar.routing import Decision, check_model_name, decide_route, model_listing, plan
 from sidecar.settings import Settings, parse_settings
 from sidecar.wire.openai import ChatRequest, parse_chat_request
 
@@ -38,28 +39,55 @@ def request(model: str) -> ChatRequest:
     )
 
 
+REQUESTED = Policy("20-explicit", "20-explicit.yaml", "true", Route(requested=True))
+
+
 @pytest.mark.parametrize(
     ("model", "expected"),
     [
-        ("auto", Decision("heavy")),
-        ("light", Decision("light")),
-        ("heavy", Decision("heavy")),
-        ("small", Decision("light", "small")),  # in both tiers: the first one listing it
-        ("big", Decision("heavy", "big")),
-        ("box", Decision("light", "box")),
-        ("solo", Decision(None, "solo")),  # in no tier
+        ("auto", Decision("heavy", policy="20-explicit")),
+        ("light", Decision("light", policy="20-explicit")),
+        ("heavy", Decision("heavy", policy="20-explicit")),
+        # in both tiers: the first one listing it
+        ("small", Decision("light", "small", policy="20-explicit")),
+        ("big", Decision("heavy", "big", policy="20-explicit")),
+        ("box", Decision("light", "box", policy="20-explicit")),
+        ("solo", Decision(None, "solo", policy="20-explicit")),  # in no tier
     ],
 )
-def test_decide(settings: Settings, model: str, expected: Decision) -> None:
-    decision = RequestedModelRouter(settings).decide(request(model))
-    assert decision == expected
-    assert decision.policy is None
+def test_requested_route(settings: Settings, model: str, expected: Decision) -> None:
+    assert decide_route(REQUESTED, model, settings) == expected
+
+
+def test_no_policy_means_the_default_tier(settings: Settings) -> None:
+    assert decide_route(None, "light", settings) == Decision("heavy")
+
+
+def test_policy_routes_carry_fallback_and_confidentiality(settings: Settings) -> None:
+    to_tier = Policy(
+        "p", "p.yaml", "true", Route(tier="light"), fallback=("heavy",), confidential=True
+    )
+    to_model = Policy("q", "q.yaml", "true", Route(model="big"))
+    assert decide_route(to_tier, "auto", settings) == Decision(
+        "light", None, "p", ("heavy",), confidential=True
+    )
+    assert decide_route(to_model, "auto", settings) == Decision("heavy", "big", "q")
+
+
+def test_fallback_tiers_follow_the_route_in_the_plan(settings: Settings) -> None:
+    targets = plan(Decision("light", fallback=("heavy",)), settings)
+    assert [(t.model_id, t.tier) for t in targets] == [
+        ("small", "light"),
+        ("box", "light"),
+        ("big", "heavy"),
+        ("small", "heavy"),
+    ]
 
 
 @pytest.mark.parametrize("model", ["gpt-9", "Auto", "LIGHT", "upstream-big", " small"])
 def test_decide_unknown_model(settings: Settings, model: str) -> None:
     with pytest.raises(ModelNotFound) as info:
-        RequestedModelRouter(settings).decide(request(model))
+        check_model_name(request(model).model, settings)
 
     exc = info.value
     assert (exc.status_code, exc.param, exc.code) == (404, "model", "model_not_found")
@@ -99,7 +127,7 @@ def test_plan(settings: Settings, decision: Decision, expected: list[Target]) ->
 
 
 def test_auto_plans_the_default_tier_in_order(settings: Settings) -> None:
-    decision = RequestedModelRouter(settings).decide(request("auto"))
+    decision = decide_route(None, "auto", settings)
     assert [t.model_id for t in plan(decision, settings)] == ["big", "small"]
 
 

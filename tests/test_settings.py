@@ -196,7 +196,7 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         (
             "routing.default",
             "t",
-            "routing.default: unknown key (expected one of: default_tier, policies)",
+            "routing.default: unknown key (expected one of: cel_engine, default_tier, policies)",
         ),
         ("plugins.enabled", [], "plugins.enabled: unknown key (expected one of: disabled)"),
         ("server", [1], "server: expected a mapping, got list"),

@@ -8,6 +8,7 @@ know: new OpenAI parameters pass through untouched.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,7 +131,7 @@ def _wrong(param: str, expected: str, value: object) -> InvalidRequest:
     )
 
 
-def prompt_text(messages: list[dict[str, Any]]) -> str:
+def prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
     """The text of the messages' content (text parts only), joined by newlines."""
     parts: list[str] = []
     for message in messages:

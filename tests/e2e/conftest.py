@@ -21,6 +21,11 @@ from ..support import ServerThread, serve_app
 
 API_KEY_ENV = "SIDECAR_TEST_UPSTREAM_KEY"
 API_KEY = "sk-upstream-secret-0123456789"
+EXPLICIT_MODEL_POLICY = """\
+description: A client that names a tier or a model gets it
+when: request.model != "auto"
+route: {requested: true}
+"""
 
 
 class Recorder:
@@ -90,6 +95,10 @@ def running_sidecar(
     config: dict[str, Any], base_dir: Path, plugins: tuple[tuple[str, object], ...] = ()
 ) -> Iterator[ServerThread]:
     os.environ[API_KEY_ENV] = API_KEY
+    policies = base_dir / "policies"
+    if "policies" not in config.get("routing", {}) and not policies.exists():
+        policies.mkdir()
+        (policies / "20-explicit-model.yaml").write_text(EXPLICIT_MODEL_POLICY)
     settings = parse_settings(config, base_dir=base_dir)
     runtime = build_runtime(settings, load_plugins(settings.plugins.disabled, None, plugins))
     config_ = uvicorn_config(runtime, "127.0.0.1", 0, log_level="warning")

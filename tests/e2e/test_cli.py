@@ -20,7 +20,7 @@ import yaml
 
 from ..fake_upstream import FakeUpstream, sse_reply
 from ..support import REPO, ServerThread, fixture_bytes
-from .conftest import API_KEY, API_KEY_ENV, sdk, sidecar_config
+from .conftest import API_KEY, API_KEY_ENV, EXPLICIT_MODEL_POLICY, sdk, sidecar_config
 
 HELLO = [{"role": "user", "content": "hi"}]
 
@@ -88,6 +88,10 @@ def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[Process]:
 def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:
     path = tmp_path / "sidecar.yaml"
     path.write_text(yaml.safe_dump(config))
+    policies = tmp_path / "policies"
+    if not policies.exists():
+        policies.mkdir()
+        (policies / "20-explicit-model.yaml").write_text(EXPLICIT_MODEL_POLICY)
     return path
 
 
