@@ -6,7 +6,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,8 @@ class ServerThread:
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
         )
+        self.closers: list[Callable[[], object]] = []
+        """Clients of this server, closed when it stops."""
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
@@ -64,6 +66,8 @@ class ServerThread:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        for close in self.closers:
+            close()
         self.server.should_exit = True
         self.thread.join(timeout=15)
         self.socket.close()

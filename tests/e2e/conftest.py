@@ -132,8 +132,11 @@ def sidecar(sidecar_server: ServerThread, recorder: Recorder) -> ServerThread:
 
 
 def sdk(server: ServerThread) -> openai.OpenAI:
+    """An SDK client of `server`, closed with it."""
     # max_retries=0: each test sees exactly the upstream's behaviour, not the SDK's retries.
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-client", max_retries=0)
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-client", max_retries=0)
+    server.closers.append(client.close)
+    return client
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import openai
@@ -21,10 +22,11 @@ from sidecar import (
     Usage,
     hookimpl,
 )
+from sidecar.classifier import Prompt
 
 from ..fake_upstream import FakeUpstream
 from ..support import ServerThread
-from .conftest import running_sidecar, sdk, sidecar_config
+from .conftest import EXPLICIT_MODEL_POLICY, running_sidecar, sdk, sidecar_config
 
 HELLO = [{"role": "user", "content": "hi"}]
 
@@ -153,3 +155,81 @@ def test_hook_request_finished(
         None,
     )
     assert plain.duration_s > 0
+
+
+def test_hook_register_cel_functions(tmp_path: Path) -> None:
+    class Functions:
+        @hookimpl
+        def register_cel_functions(self) -> dict[str, object]:
+            def contains_any(text: str, words: list[str]) -> bool:
+                return any(word in text.lower() for word in words)
+
+            return {"contains_any": contains_any}
+
+    config = sidecar_config("http://127.0.0.1:9")
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "10-legal.yaml").write_text(
+        'when: contains_any(request.text, ["contract", "lawsuit"])\nroute: {tier: onprem}\n'
+    )
+    (policies / "20-explicit-model.yaml").write_text(EXPLICIT_MODEL_POLICY)
+    with running_sidecar(config, tmp_path, (("functions", Functions()),)) as sidecar:
+        client = sdk(sidecar)
+        legal = client.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": "Review this Contract"}]
+        )
+        other = client.chat.completions.with_raw_response.create(model="onprem", messages=HELLO)
+    assert (legal.headers["x-sidecar-tier"], legal.headers["x-sidecar-policy"]) == (
+        "onprem",
+        "10-legal",
+    )
+    assert other.headers["x-sidecar-policy"] == "20-explicit-model"
+
+
+def test_hook_register_classifiers(tmp_path: Path) -> None:
+    class Shouting:
+        name = "shouting"
+        outputs: ClassVar = {"loud": "bool", "ratio": "double"}
+
+        def classify(self, prompt: Prompt) -> dict[str, object]:
+            letters = [c for c in prompt.last_user_text if c.isalpha()]
+            ratio = sum(c.isupper() for c in letters) / len(letters) if letters else 0.0
+            return {"loud": ratio > 0.8, "ratio": ratio}
+
+    class Broken:
+        name = "broken"
+        outputs: ClassVar = {"value": "int"}
+
+        def classify(self, prompt: Prompt) -> dict[str, object]:
+            raise RuntimeError("classifier bug")
+
+    class Plugin:
+        @hookimpl
+        def register_classifiers(self) -> list[object]:
+            return [Shouting(), Broken()]
+
+    config = sidecar_config("http://127.0.0.1:9")
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "10-loud.yaml").write_text("when: signals.shouting.loud\nroute: {tier: onprem}\n")
+    (policies / "20-broken.yaml").write_text(
+        "when: signals.broken.value > 1\nroute: {tier: onprem}\nconfidential: true\n"
+    )
+    with running_sidecar(config, tmp_path, (("shouting", Plugin()),)) as sidecar:
+        client = sdk(sidecar)
+        loud = client.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": "HELLO THERE"}]
+        )
+        quiet = client.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": "hello there"}]
+        )
+        explained = httpx.post(
+            f"{sidecar.url}/-/explain",
+            json={"model": "auto", "messages": [{"role": "user", "content": "hello there"}]},
+        ).json()
+    assert loud.headers["x-sidecar-policy"] == "10-loud"
+    # The broken classifier's signal is missing: its confidential policy fails closed.
+    assert quiet.headers["x-sidecar-policy"] == "20-broken"
+    assert explained["signals"]["shouting"] == {"loud": False, "ratio": 0.0}
+    assert explained["failed_classifiers"] == ["broken"]
+    assert explained["failed_closed"] is True
