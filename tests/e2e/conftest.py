@@ -3,9 +3,9 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import openai
 import pytest
@@ -131,7 +131,12 @@ def sidecar(sidecar_server: ServerThread, recorder: Recorder) -> ServerThread:
     return sidecar_server
 
 
-def sdk(server: ServerThread) -> openai.OpenAI:
+class Server(Protocol):
+    url: str
+    closers: list[Callable[[], object]]
+
+
+def sdk(server: Server) -> openai.OpenAI:
     """An SDK client of `server`, closed with it."""
     # max_retries=0: each test sees exactly the upstream's behaviour, not the SDK's retries.
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-client", max_retries=0)

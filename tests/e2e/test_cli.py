@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class Process:
         self.popen = popen
         self.url = url
         self.log = log
+        self.closers: list[Callable[[], object]] = []
 
 
 @contextmanager
@@ -71,9 +73,12 @@ def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[Process]:
     # Keep draining the log so the child never blocks on a full pipe.
     drain = threading.Thread(target=lambda: log.extend(popen.stderr or []), daemon=True)
     drain.start()
+    process = Process(popen, url, log)
     try:
-        yield Process(popen, url, log)
+        yield process
     finally:
+        for close in process.closers:
+            close()
         if popen.poll() is None:
             popen.send_signal(signal.SIGTERM)
             try:
@@ -219,3 +224,138 @@ def test_sigterm_lets_an_in_flight_stream_finish(
 def test_every_command_takes_config(command: str) -> None:
     result = run_cli(command, "--help")
     assert "--config" in result.stdout
+
+
+DEMO_CONFIG: dict[str, Any] = {
+    "providers": {"cloud": {"kind": "demo"}, "local": {"kind": "demo", "on_prem": True}},
+    "models": {
+        "small": {"provider": "cloud"},
+        "big": {"provider": "cloud"},
+        "box": {"provider": "local"},
+    },
+    "tiers": {"light": ["small"], "frontier": ["big"], "onprem": ["box"]},
+    "routing": {"default_tier": "light"},
+}
+LONG_POLICY = (
+    "description: Long prompts\nwhen: request.tokens > 50\nroute: {tier: frontier}\n"
+    "fallback: [light]\n"
+)
+TEAM_POLICY = (
+    'when: \'"x-team" in request.headers && request.headers["x-team"] == "secure"\'\n'
+    "route: {tier: onprem}\nconfidential: true\n"
+)
+
+
+@pytest.fixture
+def demo_config(tmp_path: Path) -> Path:
+    path = write_config(tmp_path, DEMO_CONFIG)
+    (tmp_path / "policies" / "10-team.yaml").write_text(TEAM_POLICY)
+    (tmp_path / "policies" / "30-long.yaml").write_text(LONG_POLICY)
+    return path
+
+
+def test_check_validates_policies_too(demo_config: Path, tmp_path: Path) -> None:
+    good = run_cli("check", "--config", str(demo_config))
+    assert good.returncode == 0, good.stderr
+    assert "3 policies" in good.stdout
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "10-a.yaml").write_text("when: request.tokenz > 1\nroute: {tier: nowhere}\n")
+    result = run_cli("check", "--config", str(demo_config), "--policies", str(broken))
+    assert result.returncode == 2
+    assert "10-a.yaml:1:7: unknown request field 'tokenz'" in result.stderr
+    assert "10-a.yaml:2:15: unknown tier 'nowhere'" in result.stderr
+
+
+def test_explain_a_prompt(demo_config: Path) -> None:
+    result = run_cli("explain", "--config", str(demo_config), "--prompt", "word " * 100)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "  => 30-long: true" in lines
+    assert "     10-team: false" in lines
+    assert "route: tier frontier, then light" in lines
+    assert lines[-1] == "targets: big (cloud), small (cloud)"
+
+
+def test_explain_a_request_file_with_headers_as_json(demo_config: Path, tmp_path: Path) -> None:
+    request = tmp_path / "request.json"
+    request.write_text('{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}')
+    result = run_cli(
+        "explain",
+        "--config",
+        str(demo_config),
+        "--request",
+        str(request),
+        "--header",
+        "X-Team=secure",
+        "--header",
+        "Authorization=Bearer sk-secret",
+        "--format",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    explanation = json.loads(result.stdout)
+    assert explanation["decision"]["policy"] == "10-team"
+    assert explanation["decision"]["confidential"] is True
+    assert explanation["request"]["headers"] == {"x-team": "secure"}  # credentials never shown
+    assert "sk-secret" not in result.stdout
+
+
+def test_policy_test_cases_pass_and_fail_with_a_diff(demo_config: Path, tmp_path: Path) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        yaml.safe_dump(
+            {
+                "cases": [
+                    {
+                        "name": "short goes light",
+                        "prompt": "hi",
+                        "expect": {"tier": "light", "policy": None},
+                    },
+                    {
+                        "name": "long goes frontier",
+                        "prompt": "word " * 100,
+                        "expect": {"tier": "frontier", "model": "big"},
+                    },
+                    {
+                        "name": "secure team stays home",
+                        "request": {
+                            "model": "auto",
+                            "messages": [{"role": "user", "content": "x"}],
+                        },
+                        "headers": {"x-team": "secure"},
+                        "expect": {"tier": "onprem", "confidential": True},
+                    },
+                    {"name": "wrong on purpose", "prompt": "hi", "expect": {"tier": "frontier"}},
+                ]
+            }
+        )
+    )
+    result = run_cli("test", "--config", str(demo_config), str(cases))
+    assert result.returncode == 1
+    assert "PASS cases.yaml: short goes light" in result.stdout
+    assert "PASS cases.yaml: secure team stays home" in result.stdout
+    assert (
+        "FAIL cases.yaml: wrong on purpose\n     tier: expected 'frontier', got 'light'"
+        in result.stdout
+    )
+    assert result.stdout.strip().endswith("3 passed, 1 failed")
+
+
+def test_policy_test_rejects_a_malformed_cases_file(demo_config: Path, tmp_path: Path) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text("cases:\n  - prompt: hi\n    expect: {tierr: light}\n")
+    result = run_cli("test", "--config", str(demo_config), str(cases))
+    assert result.returncode == 2
+    assert "cases[0]: unknown expectation 'tierr'" in result.stderr
+
+
+def test_explain_endpoint_matches_the_cli(demo_config: Path) -> None:
+    with serving("--config", str(demo_config)) as sidecar:
+        body = {"model": "auto", "messages": [{"role": "user", "content": "word " * 100}]}
+        explained = httpx.post(f"{sidecar.url}/-/explain", json=body).json()
+        bad = httpx.post(f"{sidecar.url}/-/explain", content=b"{")
+    assert explained["decision"]["policy"] == "30-long"
+    assert [t["model"] for t in explained["targets"]] == ["big", "small"]
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid_json"
