@@ -1,4 +1,4 @@
-"""The `sidecar` command: serve | check | explain | test | plugins."""
+"""The `sidecar` command: serve | check | explain | test | eval | plugins."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from pathlib import Path
 from . import __version__
 from .cel import CelError
 from .errors import ConfigError, InvalidRequest
+from .evaluation import DEFAULT_OUTPUT_TOKENS, evaluate, read_rows
+from .evaluation import render as render_report
 from .explain import chat_request, explain, load_cases, render, run_case
 from .plugins import Plugins, load_plugins
 from .policies import PolicyError
@@ -77,6 +79,23 @@ def _parser() -> argparse.ArgumentParser:
     _common(test)
     test.add_argument("cases", type=Path, nargs="+", help="YAML files of cases")
     test.set_defaults(run=_test)
+
+    evaluate = commands.add_parser(
+        "eval", help="measure routing on labelled prompts (JSONL): tiers, sensitive data, cost"
+    )
+    _common(evaluate)
+    evaluate.add_argument("data", type=Path, help="JSONL rows: messages, expected_tier, sensitive")
+    evaluate.add_argument("--format", choices=["table", "json"], default="table")
+    evaluate.add_argument(
+        "--output-tokens",
+        type=int,
+        default=DEFAULT_OUTPUT_TOKENS,
+        help=f"assumed answer length for the projected cost (default {DEFAULT_OUTPUT_TOKENS})",
+    )
+    evaluate.add_argument(
+        "--misses", action="store_true", help="list the rows routed differently from their label"
+    )
+    evaluate.set_defaults(run=_eval)
 
     plugins = commands.add_parser("plugins", help="list loaded plugins and their hooks")
     _common(plugins)
@@ -179,6 +198,24 @@ def _test(args: argparse.Namespace) -> int:
                 print(f"     {difference}")
     print(f"{total - failed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    settings, plugins = _load(args)
+    router = build_router(settings, plugins)
+    report = evaluate(router, read_rows(args.data), args.output_tokens)
+    if args.format == "json":
+        print(json.dumps(report.as_json(), indent=2))
+        return 0
+    print(render_report(report))
+    if args.misses:
+        print("\nmisses:")
+        for miss in report.misses:
+            print(
+                f"  {miss['id']}: {miss['task_type']} expected {miss['expected']}, "
+                f"routed {miss['routed']} ({miss['policy'] or 'default tier'})"
+            )
+    return 0
 
 
 def _plugins(args: argparse.Namespace) -> int:
