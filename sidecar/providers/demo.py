@@ -2,7 +2,8 @@
 
 Its answer is deterministic and says plainly that it is a demo, and which tier and model
 served the request; usage is counted from the prompt, so routing, cost and telemetry are
-real on the first run. Streams are sent word by word like a real model's.
+real on the first run (usage is the o200k_base estimate of the `tokens` classifier).
+Streams are sent word by word like a real model's.
 """
 
 from __future__ import annotations
@@ -16,14 +17,7 @@ import httpx
 from ..hookspecs import hookimpl
 from ..provider import Completion, ProviderKind, StreamChunk, UpstreamCall, Usage
 from ..settings import ProviderSettings
-from ..wire.openai import prompt_text
-
-CHARS_PER_TOKEN = 4
-
-
-def count_tokens(text: str) -> int:
-    """A rough count (four characters a token): the demo has no tokenizer to match."""
-    return max(1, (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN) if text else 0
+from ..classifiers.tokens import REPLY_OVERHEAD, estimate_tokens, message_tokens
 
 
 class DemoProvider:
@@ -41,8 +35,11 @@ class DemoProvider:
             "sidecar.yaml to get real answers."
         )
         messages = call.body.get("messages")
-        prompt = prompt_text(messages) if isinstance(messages, list) else ""
-        return text, Usage(count_tokens(prompt), count_tokens(text))
+        prompt = 0
+        if isinstance(messages, list) and messages:
+            prompt = sum(message_tokens(m) for m in messages if isinstance(m, dict))
+            prompt += REPLY_OVERHEAD
+        return text, Usage(prompt, estimate_tokens(text))
 
     async def complete(self, call: UpstreamCall) -> Completion:
         text, usage = self.answer(call)

@@ -426,7 +426,7 @@ def test_demo_provider_answers_offline(client: openai.OpenAI, upstream: FakeUpst
     answer = client.chat.completions.create(model="onprem", messages=HELLO)
     assert "demo" in answer.choices[0].message.content
     assert "onprem-demo" in answer.choices[0].message.content
-    assert answer.usage.prompt_tokens == 3
+    assert answer.usage.prompt_tokens == 9  # "Say hello": 2, framing 4, reply priming 3
     streamed = client.chat.completions.create(
         model="onprem", messages=HELLO, stream=True, stream_options={"include_usage": True}
     )
