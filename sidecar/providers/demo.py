@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 
+from ..classifiers.tokens import REPLY_OVERHEAD, estimate_tokens, message_tokens
 from ..hookspecs import hookimpl
 from ..provider import Completion, ProviderKind, StreamChunk, UpstreamCall, Usage
 from ..settings import ProviderSettings
-from ..classifiers.tokens import REPLY_OVERHEAD, estimate_tokens, message_tokens
 
 
 class DemoProvider:
