@@ -26,6 +26,7 @@ from . import hookspecs
 
 ENTRY_POINT_GROUP = "sidecar"
 DEFAULT_PLUGINS = (
+    "sidecar.classifiers.keywords",
     "sidecar.classifiers.tokens",
     "sidecar.providers.demo",
     "sidecar.providers.openai",

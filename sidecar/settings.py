@@ -141,6 +141,14 @@ class RoutingSettings:
 
 
 @dataclass(frozen=True)
+class ClassifierSettings:
+    budget_ms: float = 10.0
+    """A classifier that takes longer loses its signal for that request."""
+    keywords: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Named keyword lists: `signals.keywords.<name>` is true when one of them occurs."""
+
+
+@dataclass(frozen=True)
 class PluginSettings:
     disabled: tuple[str, ...] = ()
 
@@ -155,6 +163,7 @@ class Settings:
     tiers: Mapping[str, tuple[str, ...]]
     routing: RoutingSettings
     plugins: PluginSettings
+    classifiers: ClassifierSettings = field(default_factory=ClassifierSettings)
 
     def tiers_of(self, model_id: str) -> tuple[str, ...]:
         return tuple(name for name, members in self.tiers.items() if model_id in members)
@@ -192,7 +201,9 @@ def parse_settings(data: object, *, base_dir: Path, path: Path | None = None) ->
     reader = _Reader()
     top = reader.mapping(data, "")
     reader.no_unknown_keys(
-        top, {"server", "upstream", "providers", "models", "tiers", "routing", "plugins"}, ""
+        top,
+        {"server", "upstream", "providers", "models", "tiers", "routing", "classifiers", "plugins"},
+        "",
     )
     server = _server(reader, reader.mapping(top.get("server", {}), "server"))
     upstream = _upstream(reader, reader.mapping(top.get("upstream", {}), "upstream"))
@@ -201,9 +212,10 @@ def parse_settings(data: object, *, base_dir: Path, path: Path | None = None) ->
     tiers = _tiers(reader, reader.mapping(top.get("tiers", {}), "tiers"), models)
     routing = _routing(reader, reader.mapping(top.get("routing", {}), "routing"), tiers, base_dir)
     plugins = _plugins(reader, reader.mapping(top.get("plugins", {}), "plugins"))
+    classifiers = _classifiers(reader, reader.mapping(top.get("classifiers", {}), "classifiers"))
     if reader.problems:
         raise ConfigError(reader.problems, str(path) if path else "")
-    return Settings(path, server, upstream, providers, models, tiers, routing, plugins)
+    return Settings(path, server, upstream, providers, models, tiers, routing, plugins, classifiers)
 
 
 def _server(r: _Reader, data: Mapping[str, Any]) -> ServerSettings:
@@ -359,6 +371,24 @@ def _routing(
     policies = r.get(data, "policies", str, "policies", "routing")
     engine = r.get(data, "cel_engine", str, "auto", "routing", _one_of(CEL_ENGINES))
     return RoutingSettings(default_tier or "", base_dir / policies, engine)
+
+
+def _classifiers(r: _Reader, data: Mapping[str, Any]) -> ClassifierSettings:
+    r.no_unknown_keys(data, {"budget_ms", "keywords"}, "classifiers")
+    budget = r.number(data, "budget_ms", ClassifierSettings.budget_ms, "classifiers", _positive)
+    lists = r.mapping(data.get("keywords", {}), "classifiers.keywords")
+    keywords = {}
+    for name, words in lists.items():
+        path = f"classifiers.keywords.{name}"
+        if not name.isidentifier():
+            r.problem(path, "a keyword list's name must be an identifier (letters, digits, _)")
+        elif not isinstance(words, list) or not words:
+            r.problem(path, "expected a non-empty list of words or phrases")
+        elif not all(isinstance(word, str) and word.strip() for word in words):
+            r.problem(path, "every entry must be a non-empty string")
+        else:
+            keywords[name] = tuple(word.strip() for word in words)
+    return ClassifierSettings(budget, keywords)
 
 
 def _plugins(r: _Reader, data: Mapping[str, Any]) -> PluginSettings:

@@ -8,6 +8,7 @@ policy fails closed), and the failure is counted and reported.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +24,10 @@ logger = logging.getLogger("sidecar.signals")
 @dataclass
 class Signals:
     classifiers: tuple[Classifier, ...]
+    budget_s: float = 0.010
+    """A classifier that takes longer than this loses its signal for that request."""
     failures: dict[str, int] = field(default_factory=dict)
-    """Failures per classifier since start."""
+    """Failures (errors and overruns) per classifier since start."""
 
     @property
     def outputs(self) -> dict[str, Mapping[str, str]]:
@@ -35,16 +38,33 @@ class Signals:
         signals: dict[str, Any] = {}
         failed: list[str] = []
         for classifier in self.classifiers:
+            started = time.perf_counter()
             try:
                 result = classifier.classify(prompt)
             except Exception:
                 logger.exception("classifier %s failed", classifier.name)
-                self.failures[classifier.name] = self.failures.get(classifier.name, 0) + 1
-                failed.append(classifier.name)
+                self._failed(classifier.name, failed)
+                continue
+            elapsed = time.perf_counter() - started
+            if elapsed > self.budget_s:
+                # Classifiers are synchronous and cannot be interrupted; a late answer is
+                # dropped all the same, so a policy never depends on a slow path's timing
+                # only some of the time without it being visible.
+                logger.warning(
+                    "classifier %s took %.1f ms, over its %.1f ms budget: signal dropped",
+                    classifier.name,
+                    elapsed * 1000,
+                    self.budget_s * 1000,
+                )
+                self._failed(classifier.name, failed)
                 continue
             # CEL engines only read real dicts.
             signals[classifier.name] = result if type(result) is dict else dict(result)
         return signals, failed
+
+    def _failed(self, name: str, failed: list[str]) -> None:
+        self.failures[name] = self.failures.get(name, 0) + 1
+        failed.append(name)
 
     def sample(self) -> dict[str, Any]:
         """Signals of the declared types, for dry-running policies."""
@@ -68,7 +88,7 @@ def collect_classifiers(plugins: Plugins, settings: Settings) -> Signals:
                 plugins.fail(plugin, "register_classifiers", problem)
                 continue
             chosen.setdefault(classifier.name, classifier)
-    return Signals(tuple(chosen.values()))
+    return Signals(tuple(chosen.values()), settings.classifiers.budget_ms / 1000)
 
 
 def _check(classifier: Any) -> str | None:
