@@ -22,7 +22,7 @@ from sidecar.settings import (
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-TOP_KEYS = "models, plugins, providers, routing, server, tiers, upstream"
+TOP_KEYS = "classifiers, models, plugins, providers, routing, server, tiers, upstream"
 SERVER_KEYS = (
     "host, keepalive_seconds, max_body_bytes, port, response_model, shutdown_grace_seconds"
 )
