@@ -27,6 +27,8 @@ from . import hookspecs
 ENTRY_POINT_GROUP = "sidecar"
 DEFAULT_PLUGINS = (
     "sidecar.classifiers.keywords",
+    "sidecar.classifiers.sensitive",
+    "sidecar.classifiers.task",
     "sidecar.classifiers.tokens",
     "sidecar.providers.demo",
     "sidecar.providers.openai",

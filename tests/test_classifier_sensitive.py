@@ -1,0 +1,283 @@
+"""The `sensitive` classifier: each kind of personal data and secret, its look-alikes, and
+its recall and false positives on the labelled dev set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from sidecar import hookspecs
+from sidecar.classifier import OUTPUT_TYPES, Prompt
+from sidecar.classifiers import sensitive
+from sidecar.classifiers.sensitive import SensitiveClassifier, detect
+
+DEV = Path(__file__).resolve().parents[2] / "shared" / "evaldata" / "dev.jsonl"
+
+# (kind, text): the text must be reported with that kind (other kinds may come too).
+POSITIVES: list[tuple[str, str]] = [
+    ("email", "Contact me at maria.gonzalez87@yahoo.es for details."),
+    ("email", "From: j.doe+news@sub.example.co.uk"),
+    ("email", "Test Results for Patient: Michael Johnson, Email: michael.johnson@example.com."),
+    ("phone", "You can reach me at +44 20 7946 0958 after 5pm."),
+    ("phone", "Call (212) 555-0147 tomorrow."),
+    ("phone", "They're not answering at 780-999-2181"),
+    ("phone", "Please have the manager call me at 0494 92 82 32"),
+    ("phone", "Can someone call me on 9472 7916? I have some questions."),
+    ("phone", "Phone:\n60-56-85-91"),
+    ("phone", "Customer Service: 1-800-555-0199"),
+    ("phone", "Hi, my number is 555-1234."),
+    ("payment_card", "My card 348336950008010 is expiring this month."),
+    ("payment_card", "Charge it to 4929 1208 3419 2250 please"),
+    ("payment_card", "my credit card number is 675984103431?"),
+    ("payment_card", "My card 4131034282458809939 is expiring this month."),
+    ("iban", "a wire transfer using this IBAN GB05QJZO19199608871268"),
+    ("iban", "Please wire to DE89 3704 0044 0532 0130 00."),
+    ("iban", "IBAN: PL61 1090 1014 0000 0712 1981 2874"),
+    ("national_id", "His social security number is 853-37-1694"),
+    ("national_id", "SSN 219099999"),
+    ("national_id", "my driver's license number is 2270-66-1551"),
+    ("national_id", "Her driving licence number is MORGA753116SM9IJ"),
+    ("national_id", "PESEL: 85010212345"),
+    ("national_id", "NIP: 123-456-78-90"),
+    ("national_id", "an unlabelled 44051401359 that passes PESEL's checksum"),
+    ("ip_address", "The server at 52.14.88.201 keeps timing out"),
+    ("ip_address", "connect to 2a00:1450:4001:81c::200e"),
+    ("ip_address", "My IP address is 192.168.1.23"),
+    ("postal_address", "Patient Name: Sarah Johnson, Address: 123 Maple Street, Springfield."),
+    ("postal_address", "Sure, it's 456 Elm St, Anytown, USA."),
+    ("postal_address", "I'd like it to be sent to 19607 107 Igias Street"),
+    ("postal_address", "Andrew had given Andrew his address: 5366 Pivovarská 276"),
+    ("postal_address", "He lives on the north side of Joaquin Suarez 2906."),
+    ("postal_address", "The office is at Růžena and Király u. 15."),
+    ("postal_address", "Đoko and ul. Miła 53"),
+    ("postal_address", "Tomomi Nishiyama lives at 86036 Rua do Arenque 1634, Goiânia"),
+    ("postal_address", "naomi ryan\n3747 3911 fourth avenue suite 112 calgary alberta"),
+    ("postal_address", "the corner of heiligengeistbrücke 77 and minik courts"),
+    ("postal_address", "Meet me at PSC 1437, Box 3833\nAPO AA 66791"),
+    ("postal_address", "Please return to 56539 Rua Cyro Schmutzer Franco 1213\nGRASSE, PA 39551"),
+    ("postal_address", "5678 Via Tranquila, San Diego"),
+    ("postal_address", "Meine Adresse ist Hauptstraße 5, 10115 Berlin"),
+    ("postal_address", "deliver to 48 Oakwood Lane, Apt 3B"),
+    ("postal_address", "J'habite au 5, rue de Rivoli à Paris"),
+    ("postal_address", "I live at 743 Elliott Burgs."),
+    ("postal_address", "I moved to 12 Park Avenue"),
+    ("postal_address", "Please send it to Jl. Rajiman No. 669"),
+    ("postal_address", "Zarnikova ulica 417"),
+    ("postal_address", "Please send it to Λεωφόρος Αμπελακίων 22"),
+    ("postal_address", "Kiannonkatu 98, Helsinki"),
+    ("health", "Patient Record: David Brown. Diagnosis: Type 2 Diabetes. Medication: Metformin."),
+    ("health", "Lab Results for Patient: Linda Green. Test: Blood Sugar Level, Result: 150 mg/dL."),
+    ("health", "Medical Record for Anna Smith. Diagnosis: Asthma."),
+    ("health", "Patient ID: 4567, Nurse: Emily Davis."),
+    ("health", "I was diagnosed with bipolar disorder last year; what should I tell my boss?"),
+    ("health", "My son was diagnosed with ADHD, what should we do?"),
+    ("account_number", "Account Number: 2233445566"),
+    ("account_number", "Your policy number is 4455667788. For inquiries, email us."),
+    ("account_number", "Policy Number: POL123456789."),
+    ("account_number", "Insurer: Global Insurance Co. Policy Number: 555-123-456."),
+    ("account_number", "Claim ID: CLM-2023-88817"),
+    (
+        "person_name",
+        "[4:00 PM] Laura Green (Project Coordinator): Hi everyone.\n"
+        "[4:01 PM] Chris Black (Product Manager): Yes, Laura. My number is [PHONE_1].",
+    ),
+    ("secret", "OPENAI_API_KEY=sk-proj-4fJk2LmN9pQ8rS7tU6vW5xY3zA1bC0dE2fG4hI6jK8lM"),
+    ("secret", "sk-ant-api03-gigCtxD_mMUnJuUOwVtpBmPFdG0-ybrcBb1EcgpJblpcwh7tpFu-DIChOfbCnT7NgK"),
+    ("secret", '"AccessKeyId" : "AKIA0ON7V2DD57PL3JXM",'),
+    ("secret", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzAbCdEf12345"),
+    ("secret", "export GITHUB_TOKEN=ghp_16C7e42F292c6912E7710c838347Ae178B4a"),
+    ("secret", "xoxb-391809548274-4236212766789-i8EoyACELx2FYnSOkRPEpePN"),
+    ("secret", "sk_live_51H8xYzAbCdEfGhIjKlMnOpQr"),
+    ("secret", "key = 'AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY'"),
+    ("secret", "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVm"),
+    ("secret", "vcp_5G8LQP7fmw80eG7W8y0sWO1QFPuhsYUuLEqyd1ialdvz9r6pL4vzxkC3"),
+    ("secret", ">>>\x1b[93msk-615ef152bf865a131f88b23571dc4ee6\x1b[0m<<<"),
+    ("secret", "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEA12Fh"),
+    ("secret", "db_url = 'postgres://admin:S3cr3tPa55@db.internal:5432/app'"),
+    ("secret", 'gi_reo_gi_passwd = "cAc48k1Zd7"; password_confirmation = "cAc48k1Zd7";'),
+    ("secret", "MYSQLPASS: Ce7shE0ENPiBlE_EdEose0cBAA\nmy_pw: nCzx8A8#!"),
+    ("secret", "gpg --decrypt --passphrase N1DdkUD3E73 --output out.txt in.gpg"),
+    ("secret", "ALTER USER 'root'@'localhost' IDENTIFIED BY 'SqLpa5sW0rD';"),
+    ("secret", 'curl -H "Authorization: Basic R2hyZG5oYzpycWVpIGVuZ2xiZg==" http://localhost/'),
+    ("secret", "curl -u admin:Pa55w0rd! https://example.org/api"),
+    ("secret", "My password is Summer2024!"),
+    (
+        "secret",
+        "194206074328-qp89pdv6fi35vsi71258g1eh31q6h7c3.apps.googleusercontent.com\n"
+        "4L2QMyTm6Rr0o46ytGiReoG1",
+    ),
+]
+
+# Look-alikes: none of these may be reported at all.
+NEGATIVES: list[str] = [
+    # An order number is no card, and neither is a card label on a number failing Luhn.
+    "Your order number is 4111111111111112.",
+    "My card number is 4111111111111112.",
+    "Timestamp 1722943144000 ms since epoch.",
+    "\\frac{d}{dx}180218398219329",
+    # Test card numbers and dummy phones of repeated digits.
+    "Write a regex that matches credit card numbers like 4111-1111-1111-1111.",
+    "Phone numbers in the US have 10 digits, like 555-555-5555.",
+    # An IBAN with a wrong checksum is no IBAN.
+    "Invalid IBAN: GB82WEST12345698765431",
+    # `sk-` in prose, placeholders, expressions and type names are no secrets.
+    "Explain how the sk- prefix works for OpenAI API keys.",
+    "OPENAI_API_KEY=sk-...",
+    "Set OPENAI_API_KEY=<YOUR_API_KEY> in your .env file.",
+    "api_key: ${API_KEY}",
+    "token=xxx",
+    "password: changeme",
+    "password = '****'",
+    "api_key = 'your-api-key-here'",
+    "token: ${{ secrets.GITHUB_TOKEN }}",
+    "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "password = os.environ['DB_PASSWORD']",
+    "def check(password: str) -> bool:\n    return len(password) > 8",
+    "headers = {'Authorization': 'Bearer ' + access_token}",
+    "postgresql://user:password@localhost:5432/mydb",
+    "I forgot my password, how do I reset it?",
+    "max_tokens: 4096\ntemperature: 0.7",
+    "tokenizer = AutoTokenizer.from_pretrained('bert-base-uncased')",
+    # Digests, UUIDs, public ids and base64 images look random without being secrets.
+    "Commit 2171e17381d051fe5014553facf550c3796b6647 fixed it.",
+    "UUID: 123e4567-e89b-12d3-a456-426614174000",
+    '{"id": "chatcmpl-8XyZ123AbC456DeF789GhI", "object": "chat.completion"}',
+    "img = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAA'",
+    "https://docs.google.com/spreadsheets/d/1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms/edit",
+    # General medical questions and redacted records are no health data.
+    "What is diabetes?",
+    "How is hypertension diagnosed, and what are the side effects of metformin 500mg?",
+    "1. Patient Information:\nCreate a section for patient demographics.",
+    "Test Results for Patient: [NAME_1], Email: [EMAIL_1]. Results: Cholesterol level high.",
+    "Diagnosis: the process of identifying a disease. Symptoms: vary.",
+    # Versions and infrastructure addresses are no IP addresses (see test_versions_vs_ips).
+    "Upgrade from 1.2.3.4 to 1.2.4.0",
+    "The version is 2.10.15.100",
+    "OID 10.1.2.3.4 is not an address",
+    "Listen on 0.0.0.0:8080 and 127.0.0.1, use 192.168.1.10 for the gateway",
+    'brokers = "10.20.123.115:9092,10.20.123.116:9092"',
+    # Numbers of everyday text.
+    "In 1992 Clinton won 370 electoral votes.",
+    "The population grew from 1,234,567 to 2,345,678 between 2001 and 2011.",
+    "Solve 3x + 5 = 20 and report x to 4 decimal places: 3.14159.",
+    "The meeting is on 2023-09-15 at 14:00; the deadline was 05/30/1978.",
+    "Ms. Cruz has a $400 000 budget and saw a house for $350 000.",
+    "Chapter 12 Section 3 covers the topic. Windows 10 and Python 3.11 are required.",
+    "He walked 5 minutes walk down the road, at 7 PM at my place.",
+    "1980 Mount St. Helens erupted.",
+    "the 1992 Olympic Village; sent 5 via email; Der Verein steht auf Platz 1.",
+    "Gate 12 is closed, Terminal 5 at Heathrow, Room 101, go to Page 5.",
+    "server 10.0.0.5 is down",
+    "My order number is 987654321 and my ticket is #123456.",
+    # Redaction tags, placeholder mailboxes and scp remotes.
+    "My email address is [EMAIL_1], my phone is [PHONE_1], Address: [ADDRESS_1].",
+    "[8:00 AM] [NAME_1]: Good morning, [NAME_2]!\n[8:01 AM] [NAME_2]: Morning!",
+    "Use user@example.com as the login.",
+    "git clone git@github.com:org/repo.git",
+]
+
+
+@pytest.mark.parametrize(("kind", "text"), POSITIVES)
+def test_positive(kind: str, text: str) -> None:
+    found = detect(text)
+    assert kind in found, found
+
+
+@pytest.mark.parametrize("text", NEGATIVES)
+def test_negative(text: str) -> None:
+    assert detect(text) == {}
+
+
+def test_versions_vs_ips() -> None:
+    """A dotted quad of small numbers (`1.2.3.4`, `8.8.8.8`) is taken for a version: with
+    fewer than five digits it is not even a candidate. Longer ones are addresses unless a
+    version word comes before them, a fifth part follows, or the range is not public."""
+    assert "ip_address" in detect("Login from 203.45.198.2 was blocked")
+    assert "ip_address" not in detect("Login from 8.8.8.8 was blocked")
+    assert "ip_address" not in detect("release 203.45.198.2")
+    assert "ip_address" not in detect("203.45.198.2.7")
+    assert "ip_address" not in detect("198.51.100.7 is a documentation address")
+
+
+def test_kinds_are_reported_together() -> None:
+    text = (
+        "Could you please send me the last billed amount for cc 4007070753690781 on my "
+        "e-mail UtaKortig@jourrapide.com? Call me at (555) 123-4567."
+    )
+    assert sorted(detect(text)) == ["email", "payment_card", "phone"]
+
+
+def test_classifier_scans_every_message() -> None:
+    classifier = SensitiveClassifier()
+    prompt = Prompt.from_messages(
+        [
+            {"role": "system", "content": "Use the key sk-proj-4fJk2LmN9pQ8rS7tU6vW5xY3zA1bC0dE2."},
+            {"role": "user", "content": [{"type": "text", "text": "Mail a.b@firma.de please"}]},
+            {"role": "assistant", "content": "Sure."},
+            {"role": "user", "content": "Thanks"},
+        ]
+    )
+    assert classifier.classify(prompt) == {"found": True, "kinds": ["email", "secret"]}
+    clean = Prompt.from_messages([{"role": "user", "content": "What is diabetes?"}])
+    assert classifier.classify(clean) == {"found": False, "kinds": []}
+    assert classifier.classify(Prompt.from_messages([])) == {"found": False, "kinds": []}
+
+
+def test_outputs_are_declared_with_cel_types() -> None:
+    classifier = SensitiveClassifier()
+    assert classifier.name == "sensitive"
+    assert dict(classifier.outputs) == {"found": "bool", "kinds": "list"}
+    assert set(classifier.outputs.values()) <= set(OUTPUT_TYPES)
+
+
+def test_hook_register_classifiers_returns_the_sensitive_classifier() -> None:
+    assert sensitive.register_classifiers.sidecar_impl["trylast"]  # type: ignore[attr-defined]
+    manager = pluggy.PluginManager("sidecar")
+    manager.add_hookspecs(hookspecs)
+    manager.register(sensitive)
+    (registered,) = manager.hook.register_classifiers(settings=None)
+    assert isinstance(registered, SensitiveClassifier)
+
+
+def test_odd_text_does_not_break_it() -> None:
+    for text in ("", "\x00", "\ud800 lone surrogate", "@" * 50, ":" * 50, "0" * 500, "é" * 99):
+        assert isinstance(detect(text), dict)
+
+
+def test_dev_set_recall_and_false_positives() -> None:
+    """At least 99% of the sensitive rows of dev.jsonl found, at most 3% of the others."""
+    if not DEV.exists():
+        pytest.skip(f"{DEV} is not there")
+    classifier = SensitiveClassifier()
+    found = missed = false_positives = clean = 0
+    for raw in DEV.read_text().splitlines():
+        row = json.loads(raw)
+        result = classifier.classify(Prompt.from_messages(row["messages"]))
+        if row["sensitive"]:
+            found += result["found"]
+            missed += not result["found"]
+        else:
+            false_positives += result["found"]
+            clean += not result["found"]
+    assert found + missed > 0
+    assert found / (found + missed) >= 0.99
+    assert false_positives / (false_positives + clean) <= 0.03
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("my card 4111 1111 1111 1111", True),
+        ("Refund the order to my card 5555 5555 5555 4444 please", True),
+        ("Visa 4111111111111111", True),
+        ("use the test number 4242 4242 4242 4242 in Stripe's sandbox", False),
+    ],
+)
+def test_repeated_digit_card_numbers_count_after_a_card_word(text: str, found: bool) -> None:
+    result = SensitiveClassifier().classify(
+        Prompt.from_messages([{"role": "user", "content": text}])
+    )
+    assert result["found"] is found
