@@ -359,3 +359,9 @@ def test_explain_endpoint_matches_the_cli(demo_config: Path) -> None:
     assert [t["model"] for t in explained["targets"]] == ["big", "small"]
     assert bad.status_code == 400
     assert bad.json()["error"]["code"] == "invalid_json"
+
+
+def test_the_example_policy_cases_pass() -> None:
+    result = run_cli("test", "policies/tests/routing.yaml")
+    assert result.returncode == 0, result.stdout
+    assert " 0 failed" in result.stdout
