@@ -95,11 +95,16 @@ def config_maps(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
             "tiers": list(settings.tiers_of(model_id)),
             "price_input": model.price.input,
             "price_output": model.price.output,
+            # Live health, refreshed from the circuit breakers on every request.
+            "available": True,
+            "breaker": "closed",
+            "error_rate": 0.0,
         }
     tiers = {
         name: {
             "models": list(members),
             "on_prem": all(models[m]["on_prem"] for m in members),
+            "available": True,
         }
         for name, members in settings.tiers.items()
     }

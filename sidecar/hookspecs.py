@@ -9,15 +9,19 @@ an awaitable, which the sidecar awaits. Per-request work lives in the objects th
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from .classifier import Classifier
-from .provider import ProviderKind
+from .errors import RequestFailed
+from .provider import ProviderKind, Target
 from .record import RequestRecord
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .routing import Decision
 
 hookspec = pluggy.HookspecMarker("sidecar")
 hookimpl = pluggy.HookimplMarker("sidecar")
@@ -55,6 +59,27 @@ def register_cel_functions(settings: Settings) -> Mapping[str, Callable[..., Any
     Policies call it as a global function, e.g. `contains_any(request.text, ["a", "b"])`.
     An exception it raises makes that policy's evaluation fail (a confidential policy then
     fails closed). Functions run on every request: keep them to microseconds.
+    """
+
+
+@hookspec(firstresult=True)
+def choose_fallback(
+    decision: Decision,
+    failed: Target,
+    error: RequestFailed,
+    remaining: Sequence[Target],
+    attempt: int,
+) -> Target | str | None:
+    """Choose what to try after an attempt failed with a retryable error.
+
+    `decision` is the routing decision, `failed` the target that just failed with `error`
+    (an `UpstreamStatusError` or `UpstreamUnavailable`), `remaining` the targets of the
+    plan not tried yet whose breaker lets them through, in order, and `attempt` the
+    number of attempts made so far. Return a `Target` to try next (usually one of
+    `remaining`), `"stop"` to give up and answer with `error`, or None to leave the choice
+    to the next plugin. The default (trylast) takes the first of `remaining`. The core
+    checks every target returned: one outside the data boundary (a confidential request
+    to a provider without `on_prem`) or whose breaker is open is never called.
     """
 
 

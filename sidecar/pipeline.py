@@ -1,25 +1,38 @@
-"""One request: decide -> plan -> attempt -> finish.
+"""One request: decide -> plan -> attempt, falling back -> finish.
 
 The pipeline is HTTP-agnostic: it takes a parsed `ChatRequest` and returns the provider's
 `Completion`, or a stream whose first chunk has already arrived, so that a failure before
-any byte reaches the client still becomes a proper error status. What happened is kept in
-an `Exchange`, which becomes the `RequestRecord` observers receive.
+any byte reaches the client still falls back, or becomes a proper error status. What
+happened is kept in an `Exchange`, which becomes the `RequestRecord` observers receive.
+
+Attempts: the plan's targets in order (the route's tier, then its fallback tiers), minus
+those outside the data boundary and those whose breaker is open. A retryable failure
+(connection, timeout, 408, 429, 5xx) is recorded on the target's breaker and the
+`choose_fallback` hook picks what comes next; a `Retry-After` that fits the deadline is
+waited out on the same target. Anything else goes back to the client as it came.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from .errors import NoTargetAvailable, RequestFailed
-from .provider import Completion, StreamChunk, Target, UpstreamCall, Usage
+from .errors import NoTargetAvailable, RequestFailed, UpstreamUnavailable
+from .fallback import STOP, retry_after, retryable, within_boundary
+from .provider import Completion, Provider, StreamChunk, Target, UpstreamCall, Usage
 from .record import RequestRecord
 from .routing import Decision, plan
 from .runtime import Runtime
 from .wire.openai import ChatRequest
+
+logger = logging.getLogger("sidecar")
+
+T = TypeVar("T")
 
 
 def new_request_id() -> str:
@@ -39,6 +52,9 @@ class Exchange:
     usage: Usage | None = None
     status: int = 200
     error_type: str | None = None
+    attempts: int = 0
+    failures: list[str] = field(default_factory=list)
+    """`model_id: error code` of every failed attempt, in order."""
 
     def failed(self, exc: RequestFailed) -> None:
         self.status = exc.status_code
@@ -59,6 +75,8 @@ class Exchange:
             policy=self.decision.policy if self.decision else None,
             usage=self.usage,
             error_type=self.error_type,
+            attempts=self.attempts,
+            confidential=self.decision.confidential if self.decision else False,
         )
 
 
@@ -66,41 +84,164 @@ class Pipeline:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
-    def _prepare(
-        self, request: ChatRequest, headers: Mapping[str, str], exchange: Exchange
-    ) -> tuple[Target, UpstreamCall]:
-        exchange.request = request
-        exchange.decision = decision = self._runtime.router.decide(request, headers)
-        targets = plan(decision, self._runtime.settings)
-        if not targets:
-            raise NoTargetAvailable(f"No model is configured for tier {decision.tier!r}.")
-        target = exchange.target = targets[0]
-        body: dict[str, Any] = {**request.body, "model": target.upstream_model}
-        if request.stream:
-            # Always ask for usage, so cost is known; the extra chunk is hidden from a
-            # client that did not ask for it.
-            body["stream_options"] = {
-                **(request.body.get("stream_options") or {}),
-                "include_usage": True,
-            }
-        return target, UpstreamCall(body, target, exchange.request_id)
-
     async def complete(
         self, request: ChatRequest, headers: Mapping[str, str], exchange: Exchange
     ) -> Completion:
-        target, call = self._prepare(request, headers, exchange)
-        completion = await self._runtime.providers[target.provider].complete(call)
+        completion = await self._attempts(request, headers, exchange, _complete)
         exchange.usage = completion.usage
         return completion
 
     async def open_stream(
         self, request: ChatRequest, headers: Mapping[str, str], exchange: Exchange
     ) -> AsyncIterator[StreamChunk]:
-        """The stream, its first chunk already received (so failures so far raise here)."""
-        target, call = self._prepare(request, headers, exchange)
-        chunks = self._runtime.providers[target.provider].stream(call)
+        """The stream, its first chunk already received: until then, failures fall back."""
+        return await self._attempts(request, headers, exchange, _first_chunk(exchange))
+
+    async def _attempts(
+        self,
+        request: ChatRequest,
+        headers: Mapping[str, str],
+        exchange: Exchange,
+        send: Callable[[Provider, UpstreamCall], Awaitable[T]],
+    ) -> T:
+        runtime = self._runtime
+        routing = runtime.settings.routing
+        exchange.request = request
+        exchange.decision = decision = runtime.router.decide(request, headers)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + routing.deadline_seconds
+        remaining = self._targets(decision)
+        target = remaining[0] if remaining else None
+        last_error: RequestFailed | None = None
+        while target is not None:
+            remaining = [t for t in remaining if t != target]
+            breaker = runtime.router.breakers[target.model_id]
+            if not within_boundary(target, decision.confidential) or not breaker.allows():
+                target = self._first_available(remaining)
+                continue
+            exchange.target = target
+            exchange.attempts += 1
+            try:
+                async with asyncio.timeout_at(deadline):
+                    result = await send(
+                        runtime.providers[target.provider], _call(request, target, exchange)
+                    )
+            except TimeoutError:
+                breaker.failed()
+                raise UpstreamUnavailable(
+                    f"No upstream answered within the deadline of {routing.deadline_seconds:g} s "
+                    f"({exchange.attempts} attempts).",
+                    code="deadline_exceeded",
+                    status_code=504,
+                ) from None
+            except RequestFailed as exc:
+                if not retryable(exc):
+                    breaker.succeeded()  # the upstream is healthy: the request was refused
+                    raise
+                breaker.failed()
+                last_error = exc
+                exchange.failures.append(f"{target.model_id}: {exc.code or exc.status_code}")
+                logger.info(
+                    "attempt %d on %s failed: %s", exchange.attempts, target.model_id, exc.message
+                )
+                if exchange.attempts >= routing.max_attempts:
+                    raise
+                wait = retry_after(exc)
+                if (
+                    wait is not None
+                    and wait <= routing.max_retry_wait_seconds
+                    and loop.time() + wait < deadline
+                    and breaker.available()
+                ):
+                    await asyncio.sleep(wait)
+                    continue  # the same target, once its wait is over
+                target = self._next(decision, target, exc, remaining, exchange)
+                continue
+            breaker.succeeded()
+            return result
+        if last_error is not None:
+            raise last_error
+        raise self._nothing_left(decision)
+
+    def _targets(self, decision: Decision) -> list[Target]:
+        """The plan, without targets outside the data boundary, and without duplicates."""
+        targets: list[Target] = []
+        for target in plan(decision, self._runtime.settings):
+            if within_boundary(target, decision.confidential) and target not in targets:
+                targets.append(target)
+        return targets
+
+    def _first_available(self, remaining: list[Target]) -> Target | None:
+        breakers = self._runtime.router.breakers
+        return next((t for t in remaining if breakers[t.model_id].available()), None)
+
+    def _next(
+        self,
+        decision: Decision,
+        failed: Target,
+        error: RequestFailed,
+        remaining: list[Target],
+        exchange: Exchange,
+    ) -> Target | None:
+        """What the `choose_fallback` hook picks; the default rule if a plugin misbehaves."""
+        breakers = self._runtime.router.breakers
+        available = [t for t in remaining if breakers[t.model_id].available()]
+        try:
+            choice = self._runtime.plugins.manager.hook.choose_fallback(
+                decision=decision,
+                failed=failed,
+                error=error,
+                remaining=available,
+                attempt=exchange.attempts,
+            )
+        except Exception as exc:
+            self._runtime.plugins.fail("choose_fallback", "choose_fallback", exc)
+            return available[0] if available else None
+        if choice == STOP:
+            return None
+        if not isinstance(choice, Target) or choice.provider not in self._runtime.providers:
+            logger.warning("choose_fallback returned %r: not a configured target", choice)
+            return available[0] if available else None
+        return choice
+
+    def _nothing_left(self, decision: Decision) -> NoTargetAvailable:
+        if decision.confidential and not any(
+            within_boundary(t, True) for t in plan(decision, self._runtime.settings)
+        ):
+            return NoTargetAvailable(
+                f"This request may only be served on premises ({decision.boundary_reason}), "
+                f"and tier {decision.tier!r} has no on-premises model. Nothing was sent.",
+                code="no_on_prem_target",
+            )
+        return NoTargetAvailable(
+            "Every model that may serve this request is unavailable (circuit breakers open)"
+            + (f" ({decision.boundary_reason})." if decision.confidential else ".")
+        )
+
+
+def _call(request: ChatRequest, target: Target, exchange: Exchange) -> UpstreamCall:
+    body: dict[str, Any] = {**request.body, "model": target.upstream_model}
+    if request.stream:
+        # Always ask for usage, so cost is known; the extra chunk is hidden from a client
+        # that did not ask for it.
+        options = request.body.get("stream_options") or {}
+        body["stream_options"] = {**options, "include_usage": True}
+    return UpstreamCall(body, target, exchange.request_id)
+
+
+async def _complete(provider: Provider, call: UpstreamCall) -> Completion:
+    return await provider.complete(call)
+
+
+def _first_chunk(
+    exchange: Exchange,
+) -> Callable[[Provider, UpstreamCall], Awaitable[AsyncIterator[StreamChunk]]]:
+    async def send(provider: Provider, call: UpstreamCall) -> AsyncIterator[StreamChunk]:
+        chunks = provider.stream(call)
         first = await anext(chunks, None)
         return _observed(first, chunks, exchange)
+
+    return send
 
 
 async def _observed(

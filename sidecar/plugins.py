@@ -26,6 +26,7 @@ from . import hookspecs
 
 ENTRY_POINT_GROUP = "sidecar"
 DEFAULT_PLUGINS = (
+    "sidecar.fallback",
     "sidecar.classifiers.keywords",
     "sidecar.classifiers.sensitive",
     "sidecar.classifiers.task",

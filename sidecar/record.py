@@ -24,3 +24,7 @@ class RequestRecord:
     usage: Usage | None
     error_type: str | None = None
     """The error's `type` when the request failed, else None."""
+    attempts: int = 0
+    """Upstream attempts made, retries and fallbacks included."""
+    confidential: bool = False
+    """The request was held to on-premises providers."""

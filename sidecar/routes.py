@@ -65,7 +65,8 @@ class Endpoints:
         return JSONResponse(model_listing(self.runtime.settings, self.started))
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        """Alive, and the circuit breaker of every model."""
+        return JSONResponse({"status": "ok", "models": self.runtime.router.breakers.describe()})
 
     async def ready(self, request: Request) -> Response:
         ready = self.runtime.ready and not self.runtime.client.is_closed
@@ -99,6 +100,8 @@ class Endpoints:
                 headers["x-sidecar-policy"] = decision.policy
         if exchange.target is not None:
             headers["x-sidecar-model"] = exchange.target.model_id
+        if exchange.attempts:
+            headers["x-sidecar-attempts"] = str(exchange.attempts)
         return headers
 
     def _model_override(self, chat: ChatRequest, exchange: Exchange) -> str | None:

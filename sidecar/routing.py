@@ -7,11 +7,13 @@ activation; the current policy set's first matching policy decides; none: the de
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .activation import config_maps, request_map
+from .breaker import Breakers
 from .classifier import Prompt
 from .errors import ModelNotFound
 from .policies import Policy, PolicySet, Verdict
@@ -36,6 +38,8 @@ class Decision:
     """Tiers to try after the route's own targets."""
     confidential: bool = False
     """Every attempt must stay on `on_prem` providers."""
+    boundary_reason: str | None = None
+    """Why the request is confidential, for the client's error and the logs."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,19 @@ class Evaluation:
 
 
 class PolicyRouter:
-    def __init__(self, settings: Settings, store: PolicyStore, signals: Signals) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: PolicyStore,
+        signals: Signals,
+        breakers: Breakers | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.signals = signals
+        self.breakers = breakers or Breakers(settings.models, settings.breaker)
         self._tiers, self._models = config_maps(settings)
+        self._sensitive_declared = "sensitive" in signals.outputs
 
     def decide(self, request: ChatRequest, headers: Mapping[str, str]) -> Decision:
         return self.evaluate(request, headers).decision
@@ -73,9 +85,39 @@ class PolicyRouter:
             "tiers": self._tiers,
             "models": self._models,
         }
+        self._refresh_health()
         verdict = policy_set.first_match(activation)
         decision = decide_route(verdict.policy, request.model, self.settings)
+        decision = self._boundary(decision, signals, failed)
         return Evaluation(decision, verdict, activation, policy_set, tuple(failed))
+
+    def _boundary(
+        self, decision: Decision, signals: Mapping[str, Any], failed: list[str]
+    ) -> Decision:
+        if decision.confidential:
+            reason = f"policy {decision.policy} is confidential"
+            return dataclasses.replace(decision, boundary_reason=reason)
+        if not self.settings.routing.sensitive_on_prem_only or not self._sensitive_declared:
+            return decision
+        if "sensitive" in failed:  # fail closed: the signal that would tell is missing
+            reason = "the sensitive-data classifier failed, so the request is treated as sensitive"
+            return dataclasses.replace(decision, confidential=True, boundary_reason=reason)
+        sensitive = signals.get("sensitive", {})
+        if sensitive.get("found"):
+            kinds = ", ".join(sensitive.get("kinds") or []) or "sensitive data"
+            reason = f"the request carries sensitive data ({kinds})"
+            return dataclasses.replace(decision, confidential=True, boundary_reason=reason)
+        return decision
+
+    def _refresh_health(self) -> None:
+        """Breaker states into the `models` and `tiers` variables, so policies see them."""
+        for model_id, entry in self._models.items():
+            breaker = self.breakers[model_id]
+            entry["breaker"] = breaker.state
+            entry["available"] = breaker.available()
+            entry["error_rate"] = breaker.error_rate()
+        for entry in self._tiers.values():
+            entry["available"] = any(self._models[m]["available"] for m in entry["models"])
 
 
 def check_model_name(name: str, settings: Settings) -> None:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from .breaker import BreakerSettings
 from .errors import ConfigError, ConfigProblem
 
 DEFAULT_CONFIG = "sidecar.yaml"
@@ -138,6 +139,14 @@ class RoutingSettings:
     default_tier: str
     policies: Path
     cel_engine: str = "auto"
+    max_attempts: int = 3
+    """Upstream attempts per request, retries and fallbacks included."""
+    deadline_seconds: float = 300.0
+    """The whole request, every attempt and wait included (a stream: until its first chunk)."""
+    max_retry_wait_seconds: float = 10.0
+    """The longest `Retry-After` honoured by waiting; a longer one moves to the next target."""
+    sensitive_on_prem_only: bool = True
+    """A request the `sensitive` classifier flags only goes to `on_prem` providers."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +173,7 @@ class Settings:
     routing: RoutingSettings
     plugins: PluginSettings
     classifiers: ClassifierSettings = field(default_factory=ClassifierSettings)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
 
     def tiers_of(self, model_id: str) -> tuple[str, ...]:
         return tuple(name for name, members in self.tiers.items() if model_id in members)
@@ -202,7 +212,17 @@ def parse_settings(data: object, *, base_dir: Path, path: Path | None = None) ->
     top = reader.mapping(data, "")
     reader.no_unknown_keys(
         top,
-        {"server", "upstream", "providers", "models", "tiers", "routing", "classifiers", "plugins"},
+        {
+            "server",
+            "upstream",
+            "providers",
+            "models",
+            "tiers",
+            "routing",
+            "classifiers",
+            "breaker",
+            "plugins",
+        },
         "",
     )
     server = _server(reader, reader.mapping(top.get("server", {}), "server"))
@@ -359,7 +379,7 @@ def _tiers(
 def _routing(
     r: _Reader, data: Mapping[str, Any], tiers: Mapping[str, tuple[str, ...]], base_dir: Path
 ) -> RoutingSettings:
-    r.no_unknown_keys(data, {"default_tier", "policies", "cel_engine"}, "routing")
+    r.no_unknown_keys(data, set(RoutingSettings.__dataclass_fields__), "routing")
     default_tier = r.get(data, "default_tier", str, None, "routing")
     if default_tier is None:
         if tiers:
@@ -370,7 +390,22 @@ def _routing(
         r.problem("routing.default_tier", f"unknown tier {default_tier!r}{_known(tiers)}")
     policies = r.get(data, "policies", str, "policies", "routing")
     engine = r.get(data, "cel_engine", str, "auto", "routing", _one_of(CEL_ENGINES))
-    return RoutingSettings(default_tier or "", base_dir / policies, engine)
+    d = RoutingSettings("", base_dir)
+    return RoutingSettings(
+        default_tier or "",
+        base_dir / policies,
+        engine,
+        max_attempts=r.get(data, "max_attempts", int, d.max_attempts, "routing", _positive),
+        deadline_seconds=r.number(
+            data, "deadline_seconds", d.deadline_seconds, "routing", _positive
+        ),
+        max_retry_wait_seconds=r.number(
+            data, "max_retry_wait_seconds", d.max_retry_wait_seconds, "routing", _not_negative
+        ),
+        sensitive_on_prem_only=r.get(
+            data, "sensitive_on_prem_only", bool, d.sensitive_on_prem_only, "routing"
+        ),
+    )
 
 
 def _classifiers(r: _Reader, data: Mapping[str, Any]) -> ClassifierSettings:
@@ -389,6 +424,27 @@ def _classifiers(r: _Reader, data: Mapping[str, Any]) -> ClassifierSettings:
         else:
             keywords[name] = tuple(word.strip() for word in words)
     return ClassifierSettings(budget, keywords)
+
+
+def _breaker(r: _Reader, data: Mapping[str, Any]) -> BreakerSettings:
+    d = BreakerSettings()
+    r.no_unknown_keys(data, set(BreakerSettings.__dataclass_fields__), "breaker")
+    rate = r.number(data, "failure_rate", d.failure_rate, "breaker", _fraction)
+    return BreakerSettings(
+        failure_threshold=r.get(
+            data, "failure_threshold", int, d.failure_threshold, "breaker", _positive
+        ),
+        failure_rate=rate,
+        window=r.get(data, "window", int, d.window, "breaker", _positive),
+        min_samples=r.get(data, "min_samples", int, d.min_samples, "breaker", _positive),
+        cooldown_seconds=r.number(
+            data, "cooldown_seconds", d.cooldown_seconds, "breaker", _not_negative
+        ),
+    )
+
+
+def _fraction(value: float) -> str | None:
+    return None if 0 < value <= 1 else "expected a number above 0 and at most 1"
 
 
 def _plugins(r: _Reader, data: Mapping[str, Any]) -> PluginSettings:

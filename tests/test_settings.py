@@ -22,7 +22,7 @@ from sidecar.settings import (
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-TOP_KEYS = "classifiers, models, plugins, providers, routing, server, tiers, upstream"
+TOP_KEYS = "breaker, classifiers, models, plugins, providers, routing, server, tiers, upstream"
 SERVER_KEYS = (
     "host, keepalive_seconds, max_body_bytes, port, response_model, shutdown_grace_seconds"
 )
@@ -196,7 +196,7 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         (
             "routing.default",
             "t",
-            "routing.default: unknown key (expected one of: cel_engine, default_tier, policies)",
+            "routing.default: unknown key (expected one of: cel_engine, deadline_seconds, default_tier, max_attempts, max_retry_wait_seconds, policies, sensitive_on_prem_only)",
         ),
         ("plugins.enabled", [], "plugins.enabled: unknown key (expected one of: disabled)"),
         ("server", [1], "server: expected a mapping, got list"),

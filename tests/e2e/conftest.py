@@ -84,6 +84,9 @@ def sidecar_config(upstream_url: str, **overrides: Any) -> dict[str, Any]:
         },
         "tiers": {"light": ["small"], "frontier": ["big", "small"], "onprem": ["onprem-demo"]},
         "routing": {"default_tier": "light"},
+        # Tests share this sidecar: failures one test provokes must not open a breaker
+        # for the next. Breakers have tests of their own.
+        "breaker": {"failure_threshold": 1000, "window": 1000, "min_samples": 1000},
     }
     for key, value in overrides.items():
         config[key] = {**config.get(key, {}), **value}

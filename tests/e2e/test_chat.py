@@ -189,7 +189,8 @@ def test_upstream_error_status_raises_the_matching_sdk_exception(
     exception: type[openai.APIStatusError],
 ) -> None:
     body = fixture_bytes(fixture) if fixture else b'{"detail": "nope"}'
-    upstream.queue(Reply(status, body, {"retry-after": "3"} if status == 429 else {}))
+    # A wait longer than routing.max_retry_wait_seconds: not retried, passed on.
+    upstream.queue(Reply(status, body, {"retry-after": "30"} if status == 429 else {}))
     with pytest.raises(exception) as caught:
         client.chat.completions.create(model="auto", messages=HELLO)
     assert caught.value.status_code == status
@@ -197,7 +198,7 @@ def test_upstream_error_status_raises_the_matching_sdk_exception(
     if fixture and fixture.startswith("openai/"):
         assert caught.value.body == fixture_json(fixture)["error"]
     if status == 429:
-        assert caught.value.response.headers["retry-after"] == "3"
+        assert caught.value.response.headers["retry-after"] == "30"
 
 
 def test_error_event_mid_stream_raises_in_the_sdk(
@@ -365,7 +366,14 @@ def test_models_lists_auto_tiers_and_models(client: openai.OpenAI, sidecar: Serv
 
 
 def test_health_ready_and_plugins(sidecar: ServerThread) -> None:
-    assert httpx.get(f"{sidecar.url}/-/health").json() == {"status": "ok"}
+    health = httpx.get(f"{sidecar.url}/-/health").json()
+    assert health["status"] == "ok"
+    assert health["models"]["small"] == {
+        "state": "closed",
+        "available": True,
+        "error_rate": health["models"]["small"]["error_rate"],
+        "opened": 0,
+    }
     ready = httpx.get(f"{sidecar.url}/-/ready")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
