@@ -233,9 +233,12 @@ def parse_settings(data: object, *, base_dir: Path, path: Path | None = None) ->
     routing = _routing(reader, reader.mapping(top.get("routing", {}), "routing"), tiers, base_dir)
     plugins = _plugins(reader, reader.mapping(top.get("plugins", {}), "plugins"))
     classifiers = _classifiers(reader, reader.mapping(top.get("classifiers", {}), "classifiers"))
+    breaker = _breaker(reader, reader.mapping(top.get("breaker", {}), "breaker"))
     if reader.problems:
         raise ConfigError(reader.problems, str(path) if path else "")
-    return Settings(path, server, upstream, providers, models, tiers, routing, plugins, classifiers)
+    return Settings(
+        path, server, upstream, providers, models, tiers, routing, plugins, classifiers, breaker
+    )
 
 
 def _server(r: _Reader, data: Mapping[str, Any]) -> ServerSettings:

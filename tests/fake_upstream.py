@@ -31,6 +31,8 @@ class Reply:
     delay: float = 0.0
     wait: float = 0.0
     """Seconds to wait before answering at all (headers included)."""
+    reset_after: int | None = None
+    """Break the connection after this many chunks, without ending the body."""
     content_type: str = "application/json"
 
 
@@ -54,16 +56,32 @@ class Call:
 class FakeUpstream:
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
+        self.by_model: dict[str, deque[Reply]] = {}
         self.calls: list[Call] = []
         self.app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
 
     def queue(self, *replies: Reply) -> None:
         self.replies.extend(replies)
 
+    def queue_for(self, model: str, *replies: Reply) -> None:
+        """Replies for requests naming this upstream model, before the general queue."""
+        self.by_model.setdefault(model, deque()).extend(replies)
+
+    def reset(self) -> None:
+        self.replies.clear()
+        self.by_model.clear()
+        self.calls.clear()
+
+    def models_called(self) -> list[str]:
+        return [call.body["model"] for call in self.calls]
+
     async def _chat(self, request: Request) -> Response:
         body = json.loads(await request.body())
         self.calls.append(Call(request.url.path, dict(request.headers), body))
-        if self.replies:
+        for_model = self.by_model.get(body.get("model"))
+        if for_model:
+            reply = for_model.popleft()
+        elif self.replies:
             reply = self.replies.popleft()
         elif body.get("stream"):
             reply = sse_reply(fixture_bytes("openai/chat_completion_stream.sse"))
@@ -74,15 +92,23 @@ class FakeUpstream:
         if reply.chunks is None:
             return Response(reply.body, reply.status, reply.headers, media_type=reply.content_type)
         return StreamingResponse(
-            _paced(reply.chunks, reply.delay),
+            _paced(reply.chunks, reply.delay, reply.reset_after),
             reply.status,
             reply.headers,
             media_type=reply.content_type,
         )
 
 
-async def _paced(chunks: Sequence[bytes], delay: float) -> AsyncIterator[bytes]:
+class ConnectionBroken(Exception):
+    """Raised inside a streamed body: uvicorn drops the connection mid-body."""
+
+
+async def _paced(
+    chunks: Sequence[bytes], delay: float, reset_after: int | None = None
+) -> AsyncIterator[bytes]:
     for index, chunk in enumerate(chunks):
+        if reset_after is not None and index == reset_after:
+            raise ConnectionBroken
         if delay and index:
             await asyncio.sleep(delay)
         yield chunk

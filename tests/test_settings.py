@@ -196,7 +196,9 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         (
             "routing.default",
             "t",
-            "routing.default: unknown key (expected one of: cel_engine, deadline_seconds, default_tier, max_attempts, max_retry_wait_seconds, policies, sensitive_on_prem_only)",
+            "routing.default: unknown key (expected one of: cel_engine, deadline_seconds, "
+            "default_tier, max_attempts, max_retry_wait_seconds, policies, "
+            "sensitive_on_prem_only)",
         ),
         ("plugins.enabled", [], "plugins.enabled: unknown key (expected one of: disabled)"),
         ("server", [1], "server: expected a mapping, got list"),
@@ -605,3 +607,25 @@ def test_symlinked_config_resolves_beside_the_link(tmp_path: Path) -> None:
     (tmp_path / "sidecar.yaml").symlink_to(hidden / "sidecar.yaml")
     settings = load_settings(tmp_path / "sidecar.yaml")
     assert settings.routing.policies == tmp_path / "policies"
+
+
+def test_resilience_settings(tmp_path: Path) -> None:
+    data = minimal(
+        routing={
+            "default_tier": "t",
+            "max_attempts": 5,
+            "deadline_seconds": 30,
+            "sensitive_on_prem_only": False,
+        },
+        breaker={"failure_threshold": 2, "failure_rate": 0.25, "cooldown_seconds": 1},
+    )
+    settings = parse_settings(data, base_dir=tmp_path)
+    assert (settings.routing.max_attempts, settings.routing.deadline_seconds) == (5, 30.0)
+    assert settings.routing.sensitive_on_prem_only is False
+    assert (settings.breaker.failure_threshold, settings.breaker.failure_rate) == (2, 0.25)
+    assert settings.breaker.cooldown_seconds == 1.0
+    assert problems(minimal(breaker={"failure_rate": 1.5, "windows": 3}), tmp_path) == [
+        "breaker.windows: unknown key (expected one of: cooldown_seconds, failure_rate, "
+        "failure_threshold, min_samples, window)",
+        "breaker.failure_rate: expected a number above 0 and at most 1",
+    ]

@@ -56,8 +56,7 @@ def upstream_server() -> Iterator[tuple[FakeUpstream, ServerThread]]:
 @pytest.fixture
 def upstream(upstream_server: tuple[FakeUpstream, ServerThread]) -> FakeUpstream:
     fake, _ = upstream_server
-    fake.replies.clear()
-    fake.calls.clear()
+    fake.reset()
     return fake
 
 
