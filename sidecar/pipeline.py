@@ -239,24 +239,28 @@ def _first_chunk(
     async def send(provider: Provider, call: UpstreamCall) -> AsyncIterator[StreamChunk]:
         chunks = provider.stream(call)
         first = await anext(chunks, None)
+        if first is None:
+            raise UpstreamUnavailable(
+                f"Upstream {call.target.provider!r} sent a stream without a single chunk.",
+                code="upstream_malformed_response",
+            )
         return _observed(first, chunks, exchange)
 
     return send
 
 
 async def _observed(
-    first: StreamChunk | None, rest: AsyncIterator[StreamChunk], exchange: Exchange
+    first: StreamChunk, rest: AsyncIterator[StreamChunk], exchange: Exchange
 ) -> AsyncIterator[StreamChunk]:
     """Re-attach the first chunk and note the usage as it passes."""
     try:
-        if first is not None:
-            if first.usage is not None:
-                exchange.usage = first.usage
-            yield first
-            async for chunk in rest:
-                if chunk.usage is not None:
-                    exchange.usage = chunk.usage
-                yield chunk
+        if first.usage is not None:
+            exchange.usage = first.usage
+        yield first
+        async for chunk in rest:
+            if chunk.usage is not None:
+                exchange.usage = chunk.usage
+            yield chunk
     finally:
         aclose = getattr(rest, "aclose", None)
         if aclose is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,8 @@ class FakeUpstream:
         self.replies: deque[Reply] = deque()
         self.by_model: dict[str, deque[Reply]] = {}
         self.calls: list[Call] = []
+        self.chaos: Callable[[dict[str, Any]], Reply | None] | None = None
+        """Consulted for every request without a queued reply: a Reply, or None for the default."""
         self.app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
 
     def queue(self, *replies: Reply) -> None:
@@ -68,6 +70,7 @@ class FakeUpstream:
         self.by_model.setdefault(model, deque()).extend(replies)
 
     def reset(self) -> None:
+        self.chaos = None
         self.replies.clear()
         self.by_model.clear()
         self.calls.clear()
@@ -79,10 +82,13 @@ class FakeUpstream:
         body = json.loads(await request.body())
         self.calls.append(Call(request.url.path, dict(request.headers), body))
         for_model = self.by_model.get(body.get("model"))
+        chaos = self.chaos(body) if self.chaos and not for_model and not self.replies else None
         if for_model:
             reply = for_model.popleft()
         elif self.replies:
             reply = self.replies.popleft()
+        elif chaos is not None:
+            reply = chaos
         elif body.get("stream"):
             reply = sse_reply(fixture_bytes("openai/chat_completion_stream.sse"))
         else:

@@ -85,6 +85,7 @@ class OpenAIProvider:
                 )
             decoder = sse.Decoder()
             chunks = response.aiter_raw()
+            finished = False
             while True:
                 wait = min(timeouts.idle, deadline - loop.time())
                 try:
@@ -100,9 +101,16 @@ class OpenAIProvider:
                     if "error" in payload:
                         raise upstream_status_error(500, event.data, self.settings.name)
                     usage = Usage.from_openai(payload.get("usage"))
+                    finished = finished or _finishes(payload)
                     yield StreamChunk(payload, usage, event.data)
                 if chunk is None:
-                    return
+                    if finished:  # some servers end a complete stream without [DONE]
+                        return
+                    raise UpstreamUnavailable(
+                        f"Upstream {self.settings.name!r} ended the stream before the answer "
+                        "was complete.",
+                        code="upstream_stream_truncated",
+                    )
         finally:
             await response.aclose()
 
@@ -123,6 +131,13 @@ class OpenAIProvider:
 
     def _failure(self, exc: BaseException, waiting_for: str, seconds: float) -> UpstreamUnavailable:
         return transport_failure(self.settings.name, exc, waiting_for, seconds)
+
+
+def _finishes(payload: dict[str, Any]) -> bool:
+    choices = payload.get("choices")
+    return isinstance(choices, list) and any(
+        isinstance(c, dict) and c.get("finish_reason") for c in choices
+    )
 
 
 def _passed_on(response: httpx.Response) -> dict[str, str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
+
+from sidecar import RequestFailed, Target, hookimpl
 
 from ..fake_upstream import FakeUpstream, Reply, sse_reply
 from ..support import ServerThread, assert_openai, fixture_bytes
@@ -168,6 +172,36 @@ def test_every_target_failing_returns_the_last_error(
 def test_a_stream_falls_back_before_its_first_byte(
     sidecar: ServerThread, upstream: FakeUpstream, fault: Reply
 ) -> None:
+    _falls_back(sidecar, upstream, fault)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Reply(200, fixture_bytes("openai/chat_completion.json")),  # JSON where SSE was asked
+        Reply(chunks=[b": keep-alive\n\n"], content_type="text/event-stream"),
+    ],
+    ids=["not SSE", "no event at all"],
+)
+def test_a_stream_without_chunks_falls_back(
+    sidecar: ServerThread, upstream: FakeUpstream, fault: Reply
+) -> None:
+    _falls_back(sidecar, upstream, fault)
+
+
+def test_a_stream_cut_cleanly_before_it_finished_ends_with_an_error_event(
+    sidecar: ServerThread, upstream: FakeUpstream
+) -> None:
+    events = STREAM.split(b"\n\n")
+    upstream.queue_for("model-a", sse_reply(b"\n\n".join(events[:3]) + b"\n\n"))  # no finish
+    with pytest.raises(openai.APIError, match="before the answer was complete"):
+        list(sdk(sidecar).chat.completions.create(model="auto", messages=HELLO, stream=True))
+    upstream.queue_for("model-a", sse_reply(b"\n\n".join(events[:5]) + b"\n\n"))  # finished
+    chunks = list(sdk(sidecar).chat.completions.create(model="auto", messages=HELLO, stream=True))
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+def _falls_back(sidecar: ServerThread, upstream: FakeUpstream, fault: Reply) -> None:
     upstream.queue_for("model-a", fault)
     raw = ask(sidecar, stream=True)
     text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
@@ -292,3 +326,94 @@ def test_sensitive_data_stays_home_even_when_a_policy_sends_it_to_the_cloud(
     assert caught.value.status_code == 503
     assert "sensitive data (email)" in caught.value.message
     assert upstream.calls == []
+
+
+def test_hook_choose_fallback(
+    tmp_path: Path, upstream_server: tuple[FakeUpstream, ServerThread], upstream: FakeUpstream
+) -> None:
+    seen: list[tuple[str, list[str], int]] = []
+
+    class Chooser:
+        @hookimpl
+        def choose_fallback(
+            self, failed: Target, error: RequestFailed, remaining: list[Target], attempt: int
+        ) -> Target | str:
+            seen.append((failed.model_id, [t.model_id for t in remaining], attempt))
+            if error.status_code == 503:
+                return "stop"
+            # Suggest the on-prem model, outside the plan, for everything else.
+            return Target("g", "gpu", "model-g", "onprem", True)
+
+    with start(tmp_path, upstream_server[1].url, (("chooser", Chooser()),)) as sidecar:
+        upstream.queue_for("model-a", Reply(500, fixture_bytes("openai/error_500.json")))
+        raw = ask(sidecar)
+        assert raw.headers["x-sidecar-model"] == "g"
+        upstream.queue_for("model-a", Reply(503, b'{"error": {"message": "stop here"}}'))
+        with pytest.raises(openai.InternalServerError, match="stop here"):
+            ask(sidecar)
+    assert seen == [("a", ["b"], 1), ("a", ["b"], 1)]
+    assert upstream.models_called() == ["model-a", "model-g", "model-a"]
+
+
+def test_chaos_every_request_ends_well_formed(
+    tmp_path: Path, upstream_server: tuple[FakeUpstream, ServerThread], upstream: FakeUpstream
+) -> None:
+    """2,000 requests, plain and streamed, with 30% of the primary's answers faulty."""
+    chaos = random.Random(20261127)
+    first_event = STREAM.split(b"\n\n")[0] + b"\n\n"
+    faults = [
+        lambda: Reply(500, fixture_bytes("openai/error_500.json")),
+        lambda: Reply(429, fixture_bytes("openai/error_429.json")),
+        lambda: Reply(503, b"overloaded", content_type="text/plain"),
+        lambda: Reply(529, b'{"type": "error"}'),
+        lambda: Reply(200, b'{"choices": [', content_type="application/json"),
+        lambda: Reply(chunks=[first_event, b"data: {broken\n\n"], content_type="text/event-stream"),
+        lambda: Reply(chunks=[first_event] * 3, reset_after=1, content_type="text/event-stream"),
+        lambda: Reply(body=fixture_bytes("openai/chat_completion.json"), wait=2),
+    ]
+
+    def inject(body: dict[str, Any]) -> Reply | None:
+        if body.get("model") != "model-a" or chaos.random() >= 0.3:
+            return None
+        return chaos.choice(faults)()
+
+    upstream.chaos = inject
+    outcomes: dict[str, int] = {}
+
+    async def run(url: str) -> int:
+        limit = asyncio.Semaphore(16)
+        answered = 0
+
+        async def one(index: int, client: httpx.AsyncClient) -> None:
+            nonlocal answered
+            stream = index % 2 == 1
+            body = {"model": "auto", "messages": HELLO, "stream": stream}
+            async with limit:
+                response = await client.post("/v1/chat/completions", json=body)
+            answered += 1
+            outcome = _outcome(response, stream)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+        async with httpx.AsyncClient(base_url=url, timeout=15) as client:
+            await asyncio.gather(*(one(i, client) for i in range(2000)))
+        return answered
+
+    with start(tmp_path, upstream_server[1].url) as sidecar:
+        answered = asyncio.run(asyncio.wait_for(run(sidecar.url), timeout=240))
+    assert answered == 2000
+    assert set(outcomes) <= {"ok", "stream ok", "stream error event"}, outcomes
+    assert outcomes["ok"] + outcomes["stream ok"] > 1900  # the backup absorbs the faults
+
+
+def _outcome(response: httpx.Response, stream: bool) -> str:
+    if response.status_code != 200:
+        assert_openai("ErrorResponse", response.json())
+        return f"error {response.status_code}"
+    if not stream:
+        assert_openai("CreateChatCompletionResponse", response.json())
+        return "ok"
+    events = [e[6:] for e in response.content.split(b"\n\n") if e.startswith(b"data: ")]
+    if events[-1] == b"[DONE]":
+        return "stream ok"
+    assert_openai("ErrorResponse", json.loads(events[-1]))
+    return "stream error event"
