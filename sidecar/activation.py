@@ -99,6 +99,7 @@ def config_maps(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
             "available": True,
             "breaker": "closed",
             "error_rate": 0.0,
+            "latency_ms": 0.0,
         }
     tiers = {
         name: {

@@ -38,6 +38,8 @@ class Breaker:
         self.state = CLOSED
         self.opened = 0
         """How many times it has opened."""
+        self.latency_ms = 0.0
+        """Moving average of successful attempts' durations (to the first chunk of a stream)."""
 
     def allows(self) -> bool:
         """May a request be sent now? In half-open state, only one probe at a time."""
@@ -59,7 +61,12 @@ class Breaker:
             return self._clock() - self._opened_at >= self._settings.cooldown_seconds
         return not (self.state == HALF_OPEN and self._probing)
 
-    def succeeded(self) -> None:
+    def succeeded(self, seconds: float | None = None) -> None:
+        if seconds is not None:
+            sample = seconds * 1000
+            self.latency_ms = (
+                sample if not self.latency_ms else 0.8 * self.latency_ms + 0.2 * sample
+            )
         self._outcomes.append(True)
         self._consecutive = 0
         if self.state == HALF_OPEN:
@@ -114,6 +121,7 @@ class Breakers:
                 "available": breaker.available(),
                 "error_rate": round(breaker.error_rate(), 4),
                 "opened": breaker.opened,
+                "latency_ms": round(breaker.latency_ms, 1),
             }
             for name, breaker in self._breakers.items()
         }

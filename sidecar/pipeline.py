@@ -121,11 +121,11 @@ class Pipeline:
                 continue
             exchange.target = target
             exchange.attempts += 1
+            call = _call(request, target, exchange)
+            began = loop.time()
             try:
                 async with asyncio.timeout_at(deadline):
-                    result = await send(
-                        runtime.providers[target.provider], _call(request, target, exchange)
-                    )
+                    result = await send(runtime.providers[target.provider], call)
             except TimeoutError:
                 breaker.failed()
                 raise UpstreamUnavailable(
@@ -157,7 +157,7 @@ class Pipeline:
                     continue  # the same target, once its wait is over
                 target = self._next(decision, target, exc, remaining, exchange)
                 continue
-            breaker.succeeded()
+            breaker.succeeded(loop.time() - began)
             return result
         if last_error is not None:
             raise last_error

@@ -116,6 +116,7 @@ class PolicyRouter:
             entry["breaker"] = breaker.state
             entry["available"] = breaker.available()
             entry["error_rate"] = breaker.error_rate()
+            entry["latency_ms"] = breaker.latency_ms
         for entry in self._tiers.values():
             entry["available"] = any(self._models[m]["available"] for m in entry["models"])
 

@@ -84,7 +84,21 @@ def test_breakers_describe_every_model() -> None:
     clock = Clock()
     breakers = Breakers(["a", "b"], BreakerSettings(failure_threshold=1), clock)
     breakers["a"].failed()
+    breakers["b"].succeeded(0.100)
+    breakers["b"].succeeded(0.200)
     assert breakers.describe() == {
-        "a": {"state": "open", "available": False, "error_rate": 1.0, "opened": 1},
-        "b": {"state": "closed", "available": True, "error_rate": 0.0, "opened": 0},
+        "a": {
+            "state": "open",
+            "available": False,
+            "error_rate": 1.0,
+            "opened": 1,
+            "latency_ms": 0.0,
+        },
+        "b": {
+            "state": "closed",
+            "available": True,
+            "error_rate": 0.0,
+            "opened": 0,
+            "latency_ms": 120.0,
+        },
     }

@@ -373,6 +373,7 @@ def test_health_ready_and_plugins(sidecar: ServerThread) -> None:
         "available": True,
         "error_rate": health["models"]["small"]["error_rate"],
         "opened": 0,
+        "latency_ms": health["models"]["small"]["latency_ms"],
     }
     ready = httpx.get(f"{sidecar.url}/-/ready")
     assert ready.status_code == 200
