@@ -130,6 +130,7 @@ def test_broken_file_keeps_the_last_good_set(sidecar: ServerThread, policies: Pa
     assert status(sidecar)["last_error"] is None
 
 
+@pytest.mark.slow
 def test_no_request_fails_across_50_reloads_under_load(
     sidecar: ServerThread, policies: Path
 ) -> None:

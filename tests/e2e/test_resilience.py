@@ -355,6 +355,7 @@ def test_hook_choose_fallback(
     assert upstream.models_called() == ["model-a", "model-g", "model-a"]
 
 
+@pytest.mark.slow
 def test_chaos_every_request_ends_well_formed(
     tmp_path: Path, upstream_server: tuple[FakeUpstream, ServerThread], upstream: FakeUpstream
 ) -> None:
