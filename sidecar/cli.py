@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from .evaluation import render as render_report
 from .explain import chat_request, explain, load_cases, render, run_case
 from .plugins import Plugins, load_plugins
 from .policies import PolicyError
+from .routing import PolicyRouter
 from .runtime import build_router, build_runtime, check_providers, provider_kinds
 from .settings import Settings, config_path, load_settings
 
@@ -181,9 +183,17 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _test(args: argparse.Namespace) -> int:
+def _offline_router(args: argparse.Namespace) -> PolicyRouter:
+    """A router for offline tools: no classifier time budget, so results never depend on
+    how busy the machine is."""
     settings, plugins = _load(args)
     router = build_router(settings, plugins)
+    router.signals.budget_s = math.inf
+    return router
+
+
+def _test(args: argparse.Namespace) -> int:
+    router = _offline_router(args)
     failed = total = 0
     for path in args.cases:
         for index, case in enumerate(load_cases(path)):
@@ -201,8 +211,7 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    settings, plugins = _load(args)
-    router = build_router(settings, plugins)
+    router = _offline_router(args)
     report = evaluate(router, read_rows(args.data), args.output_tokens)
     if args.format == "json":
         print(json.dumps(report.as_json(), indent=2))

@@ -151,8 +151,9 @@ class RoutingSettings:
 
 @dataclass(frozen=True)
 class ClassifierSettings:
-    budget_ms: float = 10.0
-    """A classifier that takes longer loses its signal for that request."""
+    budget_ms: float = 50.0
+    """A classifier that takes longer loses its signal for that request. The built-in ones
+    take well under a millisecond; the budget catches a pathological one, not a busy core."""
     keywords: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Named keyword lists: `signals.keywords.<name>` is true when one of them occurs."""
 

@@ -24,7 +24,7 @@ logger = logging.getLogger("sidecar.signals")
 @dataclass
 class Signals:
     classifiers: tuple[Classifier, ...]
-    budget_s: float = 0.010
+    budget_s: float = 0.050
     """A classifier that takes longer than this loses its signal for that request."""
     failures: dict[str, int] = field(default_factory=dict)
     """Failures (errors and overruns) per classifier since start."""
