@@ -337,3 +337,9 @@ def test_explain_lists_every_result(settings: Settings, engine: str) -> None:
     assert results[1:] == [("b", False), ("c", True)]
     assert str(results[0][1]).startswith("error: ")
     json.dumps(results)
+
+
+def test_the_loader_warns_about_expressions_the_engines_disagree_on(settings: Settings) -> None:
+    policies = load(settings, "python", a="when: request.stream || 1 < 1.5\nroute: {tier: light}\n")
+    assert len(policies.warnings) == 1
+    assert policies.warnings[0].startswith("a.yaml:1: ")
