@@ -17,11 +17,17 @@ into words. Every word is looked up once in a table that gives it a one-letter *
 word ...) and, for function words of one language only, a language; rules then read the
 string of tags ("the first line holds a writing verb shortly before a creative form").
 A window of the first HEAD and the last TAIL characters is mapped byte by byte to classes
-(digits, line breaks, code punctuation, scripts) in one `bytes.translate` and counted.
-One regular expression touches the text itself: for a long prompt of a mid-tier kind it
-counts numbered and bulleted lines in the first OUTLINE characters (it starts with a line
-break, so `re` only stops at line breaks). Nothing reads past HEAD, TAIL and OUTLINE, so
-the cost does not grow with the prompt.
+(digits, line breaks, code punctuation, scripts) in one `bytes.translate` that also drops
+the bytes of no class, so the string left to count is short. Two regular expressions
+touch the text itself, both starting with a line break (so `re` only stops at line
+breaks): one counts the numbered and bulleted lines of the window when a rule or the
+complexity needs them, the other those of the first OUTLINE characters of a long prompt of
+a mid-tier kind. Features that only some rules read (given material, numbers, steps) are
+computed on first use. Nothing reads past HEAD, TAIL and OUTLINE, so the cost does not
+grow with the prompt: the median is about 50 µs for 2 KB and for 20 KB prompts on one core
+of the benchmark machine (`bench/classifiers.py`; it was 70 µs). Most of that is splitting
+the two lines into words and looking them up, lowering and slicing the lines, and the
+substring searches of the rules (the phrase lists, code marks).
 
 Kinds, in the order their rules are tried (the first rule that matches wins)
 ---------------------------------------------------------------------------
@@ -908,7 +914,15 @@ _PUNCT_TABLE = bytes.maketrans(_PUNCT, b" " * len(_PUNCT))
 _CLASS_TABLE = bytes(
     next((ord(c) for lo, hi, c in _BYTE_CLASSES if lo <= b <= hi), ord(" ")) for b in range(256)
 )
+_BLANK = bytes(b for b in range(256) if _CLASS_TABLE[b] == ord(" "))
+"""The bytes of no class (letters, blanks, most punctuation)."""
+_WINDOW_ITEM = re.compile(
+    rb"\n(?:([0-9])|[" + b"".join(b"\\x%02x" % b for b in _BLANK) + rb"]?[-*])"
+)
+"""A numbered or bulleted line of the window: a line break, then a digit, or a bullet with
+at most one byte of no class before it; the digit is captured."""
 _NOT_SCRIPT = bytes(b for b in range(256) if chr(b) not in "LGRHAIVJZK")
+_L, _V = ord("L"), ord("V")  # `int in bytes` is fast, `bytes in bytes` slow
 _DIGIT_RUNS = bytes(ord("0") if 48 <= b <= 57 else ord(" ") for b in range(256))
 """Digits to "0", everything else to spaces: the numbers of a text are its words."""
 _SHAPES = bytes(
@@ -922,32 +936,33 @@ _SHAPES = bytes(
     for b in range(256)
 )
 """Capitals to "A", blanks to " ", sentence ends to ".", anything else to "a"."""
-_LETTER_BYTES = tuple((lang, tuple(c.encode() for c in chars)) for lang, chars in _LETTERS)
-_LOG_LONG = math.log2(1 + 8000 / 200)
+_log2 = math.log2
+_LOG_LONG = _log2(1 + 8000 / 200)
 _UTF8, _LONE = "utf-8", "surrogatepass"  # a lone surrogate (valid in JSON) must not raise
 
 
 class _Text:
-    """The cheap features of one prompt that the rules read."""
+    """The cheap features of one prompt that the rules read. Those that only some rules
+    need (`given`, `numbers`, the listed lines and `steps`) are computed on first use."""
 
     __slots__ = (
+        "_given",
+        "_listed",
+        "_numbered",
+        "_numbers",
         "classes",
         "code_named",
         "constraints",
         "first",
         "formula",
-        "given",
         "has_code",
         "inst",
         "langs",
         "last",
         "line",
-        "listed",
         "n",
-        "numbers",
         "qmarks",
         "raw",
-        "steps",
         "stub",
         "tags",
         "text",
@@ -961,8 +976,8 @@ class _Text:
             window = text
             line = text.lower()
         else:
-            window = text[:HEAD] + "\n" + text[-TAIL:]
-            line = (_first_line(window) + "\n" + _last_line(window)).lower()
+            window = f"{text[:HEAD]}\n{text[-TAIL:]}"
+            line = f"{_first_line(window)}\n{_last_line(window)}".lower()
         self.window = window
         self.line = line
         # One tag letter and one language letter per word of the instruction.
@@ -971,28 +986,22 @@ class _Text:
         tags = codes[0::2].decode()
         self.langs = codes[1::2]
         raw = self.raw = window.encode(_UTF8, _LONE)
-        classes = self.classes = raw.translate(_CLASS_TABLE)
-        if (b"Z" in classes or b"J" in classes) and not line.isascii():
+        # The class letters of the window's bytes, bytes of no class left out: a short
+        # string. (It is a `str`: `b"Z" in bytes` costs ten times `"Z" in str`.)
+        classes = self.classes = raw.translate(_CLASS_TABLE, _BLANK).decode()
+        if ("Z" in classes or "J" in classes) and not line.isascii():
             tags += "".join([tag for word, tag in _CJK_WORDS if word in line])
         self.tags = tags
         self.first, self.last = _zones(tags)
         # A short prompt is all instruction.
-        self.inst = tags if len(tags) <= 60 else self.first + self.last
-        self.code_named = "P" in self.inst or "F" in self.inst or "f" in self.inst
-        self.given = _GIVEN.search(tags) is not None or (
-            ":" in line
-            and ("q" in tags or "G" in tags or "V" in tags)
-            and any(map(line.__contains__, _LABELS))
-        )
+        inst = self.inst = tags if len(tags) <= 60 else self.first + self.last
+        self.code_named = "P" in inst or "F" in inst or "f" in inst
+        self._given = self._listed = self._numbered = self._numbers = -1
 
         size = len(raw)
-        # Numbered and bulleted lines of the window (`outline` reads further when needed).
-        listed = self.listed = classes.count(b"n-") + classes.count(b"n -")
-        numbered = classes.count(b"n0")
-        digits = classes.count(b"0")
-        code_punct = classes.count(b"p")
-        self.stub = "def " in window and ('"""' in window or "'''" in window)
-        has_code = self.stub or b"bbb" in classes
+        code_punct = classes.count("p") if "p" in classes else 0
+        stub = self.stub = "def " in window and ('"""' in window or "'''" in window)
+        has_code = stub or ("b" in classes and "```" in window)
         if not has_code and (code_punct >= 2 or "#" in tags or "\n    " in window):
             marks = sum(map(window.__contains__, _CODE_MARKS))
             indented = window.count("\n    ") + window.count("\n\t")
@@ -1002,21 +1011,54 @@ class _Text:
                 or (indented >= 4 and code_punct * 25 > size)
             )
         self.has_code = has_code
-        formula = b"h" in classes or (
-            code_punct * 40 > size and digits * 10 > size and not has_code
+        formula = "h" in classes or (
+            code_punct * 40 > size and classes.count("0") * 10 > size and not has_code
         )
-        if not formula and b"(" in raw:
+        if not formula and "(" in window:
             formula = "f(x)" in window or (code_punct > 0 and "\\frac" in window)
-        if not formula and b"x" in classes:
+        if not formula and "x" in classes:
             formula = "√" in window or "∫" in window
         self.formula = formula
-        self.numbers = tags.count("N") + (len(raw.translate(_DIGIT_RUNS).split()) if digits else 0)
-        qmarks = classes.count(b"q")
-        if b"f" in classes:
+        qmarks = classes.count("q") if "q" in classes else 0
+        if "f" in classes:
             qmarks += window.count(_FULLWIDTH_QUESTION)
         self.qmarks = qmarks
-        self.steps = self._steps(listed, numbered)
-        self.constraints = tags.count("c")
+        self.constraints = tags.count("c") if "c" in tags else 0
+
+    @property
+    def given(self) -> bool:
+        """The instruction points at given material or labels it."""
+        if self._given < 0:
+            line, tags = self.line, self.tags
+            self._given = _GIVEN.search(tags) is not None or (
+                ":" in line
+                and ("q" in tags or "G" in tags or "V" in tags)
+                and any(map(line.__contains__, _LABELS))
+            )
+        return bool(self._given)
+
+    @property
+    def numbers(self) -> int:
+        """Numbers in the window: digit runs and number words."""
+        if self._numbers < 0:
+            digits = "0" in self.classes
+            self._numbers = self.tags.count("N") + (
+                len(self.raw.translate(_DIGIT_RUNS).split()) if digits else 0
+            )
+        return self._numbers
+
+    @property
+    def listed(self) -> int:
+        """Bulleted lines of the window."""
+        if self._listed < 0:
+            items = _WINDOW_ITEM.findall(self.raw)
+            self._listed = items.count(b"")
+            self._numbered = len(items) - self._listed
+        return self._listed
+
+    def steps(self) -> int:
+        """Steps of the window (numbered and bulleted lines, step words, questions)."""
+        return self._steps(self.listed, self._numbered)
 
     def _steps(self, bullets: int, numbered: int) -> int:
         # Bullets are steps, unless they are the options of a question.
@@ -1024,13 +1066,13 @@ class _Text:
             bullets = 0
         return self.tags.count("t") + max(0, self.qmarks - 1) + bullets + numbered
 
-    def outline(self) -> None:
-        """Count the numbered and bulleted lines of the first OUTLINE characters instead of
-        the window's: a long brief lists its requirements after its first line. (The
-        pattern starts with a line break, so `re` only stops at line breaks.)"""
+    def outline(self) -> int:
+        """The steps with the numbered and bulleted lines of the first OUTLINE characters
+        instead of the window's: a long brief lists its requirements after its first line.
+        (The pattern starts with a line break, so `re` only stops at line breaks.)"""
         items = _LIST_ITEM.findall(self.text, 0, OUTLINE)
         bullets = items.count("")
-        self.steps = self._steps(bullets, len(items) - bullets)
+        return self._steps(bullets, len(items) - bullets)
 
 
 def _first_line(text: str) -> str:
@@ -1049,7 +1091,7 @@ def _first_line(text: str) -> str:
 
 def _last_line(text: str) -> str:
     """The last line (at most LINE characters), with the one before after a cue."""
-    stop = len(text.rstrip())
+    stop = len(text.rstrip()) if text[-1:].isspace() else len(text)
     start = text.rfind("\n", stop - LINE, stop)
     if start < 0:
         return text[max(0, stop - LINE) : stop]
@@ -1089,12 +1131,19 @@ def explain(text: str) -> tuple[str, str, float, str, bool]:
     kind, rule = _decide(t)
     if t.n > HEAD + TAIL and kind not in LIGHT_KINDS and kind not in FRONTIER_KINDS:
         # Only a mid-tier kind can be pushed over FRONTIER_COMPLEXITY by its steps.
-        t.outline()
-    length = min(1.0, math.log2(1 + t.n / 200) / _LOG_LONG)
-    load = 0.4 * length + 0.05 * min(6, t.constraints) + 0.05 * min(6, t.steps)
+        steps = t.outline()
+    else:
+        steps = t.steps()
+    n, constraints = t.n, t.constraints
+    length = 1.0 if n >= 8000 else _log2(1 + n / 200) / _LOG_LONG
+    load = (
+        0.4 * length
+        + 0.05 * (constraints if constraints < 6 else 6)
+        + 0.05 * (steps if steps < 6 else 6)
+    )
     base = BASE_COMPLEXITY[kind]
     complexity = int(1000 * (base + (1 - base) * 0.55 * load) + 0.5) / 1000
-    multi_step = t.steps >= 2 or ("t" in t.tags and "by step" in t.line)
+    multi_step = steps >= 2 or ("t" in t.tags and "by step" in t.line)
     return kind, rule, complexity, _language(t), multi_step
 
 
@@ -1104,9 +1153,6 @@ def _decide(t: _Text) -> tuple[str, str]:
     first, last = t.first, t.last
     has = tags.__contains__
     asks = inst.__contains__
-    clause = _question_clause(line) if t.qmarks else line.strip()
-    # A short question about who found what in mathematics is not math.
-    math_ok = not (n < 150 and has("h") and not t.numbers) and not clause.startswith(_WHO)
 
     if asks("T") or ((has("!") or has("L")) and any(map(line.__contains__, _SAY))):
         if t.has_code or has("C") or (has("P") and (has("p") or not has("L"))):
@@ -1152,6 +1198,9 @@ def _decide(t: _Text) -> tuple[str, str]:
         return "reasoning", "comparisons to chain"
     if has("k") and "does not belong" in line:
         return "reasoning", "odd one out"
+    clause = _question_clause(line) if t.qmarks else line.strip()
+    # A short question about who found what in mathematics is not math.
+    math_ok = not (n < 150 and has("h") and not t.numbers) and not clause.startswith(_WHO)
     if asks("M") and math_ok:
         return "math", "math task"
 
@@ -1178,7 +1227,7 @@ def _decide(t: _Text) -> tuple[str, str]:
         (has("o") and (t.listed or ":" in line))
         or t.listed >= 2
         or (has("q") and "answers:" in line)
-        or (b"(" in t.raw and "(a)" in window and "(b)" in window)
+        or ("(" in window and "(a)" in window and "(b)" in window)
     )
     if asks("E"):
         return "extraction", "extract verb"
@@ -1190,7 +1239,7 @@ def _decide(t: _Text) -> tuple[str, str]:
         return "classification", "categories"
     if n >= 300 and "which one" in line and line.count(", ") >= 5:
         return "classification", "pick one label from a list"
-    if n >= 300 and has("q") and "question" in line and t.classes.count(b"u") >= 2:
+    if n >= 300 and has("q") and "question" in line and t.classes.count("u") >= 2:
         return "extraction", "answer from a quoted passage"
 
     if options and n < 800:
@@ -1202,7 +1251,7 @@ def _decide(t: _Text) -> tuple[str, str]:
 
     how = has("Q") and "how " in line
     if t.numbers >= 2 and math_ok:
-        if has("M") or has("m") or has("U") or b"%" in t.classes or b"d" in t.classes:
+        if has("M") or has("m") or has("U") or "%" in t.classes or "d" in t.classes:
             return "math", "numbers and a quantity"
         if n < 300 and any(map(line.__contains__, _OPERATORS)):
             return "math", "arithmetic"
@@ -1233,7 +1282,7 @@ def _decide(t: _Text) -> tuple[str, str]:
             (has("Z") and not has("e"))
             or t.qmarks >= 2
             or "justify" in line
-            or (explain_ask and (t.numbers >= 1 or t.steps >= 1 or "includ" in line))
+            or (explain_ask and (t.numbers >= 1 or t.steps() >= 1 or "includ" in line))
             or tags.count("J") >= 2
             or n > 200
         )
@@ -1294,23 +1343,28 @@ def _named_entities(text: str) -> int:
 
 def _language(t: _Text) -> str:
     """ISO 639-1 code of the language with most evidence, or "und"."""
-    scores: dict[str, float] = {}
     hits = t.langs.replace(b".", b"")
-    for code in set(hits):
-        scores[_LANG_BY_CODE[code]] = 2.0 * hits.count(code)
+    codes = set(hits)
     raw = t.raw
+    if len(codes) <= 1 and raw.isascii():  # the common case: nothing to weigh
+        return _LANG_BY_CODE[hits[0]] if hits else "und"
+    scores: dict[str, float] = {}
+    for code in codes:
+        scores[_LANG_BY_CODE[code]] = 2.0 * hits.count(code)
     if raw.isascii():
         return max(scores, key=scores.__getitem__) if scores else "und"
-    scripts = t.classes.translate(None, _NOT_SCRIPT)
-    if b"V" in scripts:  # Vietnamese letters (Latin Extended Additional)
+    scripts = t.classes.encode().translate(None, _NOT_SCRIPT)
+    if _V in scripts:  # Vietnamese letters (Latin Extended Additional)
         found = sum(map(raw.count, _VIETNAMESE))
         if found:
             scores["vi"] = scores.get("vi", 0.0) + 2.0 * found
-    if b"L" in scripts or b"V" in scripts:  # Latin letters with diacritics
+    if _L in scripts or _V in scripts:  # Latin letters with diacritics
         best = [*sorted(scores.values(), reverse=True), 0.0, 0.0]
         if best[0] < 6 or best[0] < 2 * best[1]:  # function words do not settle it
-            for lang, letters in _LETTER_BYTES:
-                found = sum(map(raw.count, letters))
+            window = t.window
+            for lang, letters in _LETTERS:
+                # Most letters are absent, and `in` costs much less than `count`.
+                found = sum([window.count(c) for c in letters if c in window])
                 if found:
                     scores[lang] = scores.get(lang, 0.0) + 2.0 * found
     for letter in set(scripts):
@@ -1318,7 +1372,7 @@ def _language(t: _Text) -> str:
         if not lang:
             continue
         count = scripts.count(letter)
-        if lang == "ru" and sum(map(t.window.count, _UKRAINIAN)) >= 2:
+        if lang == "ru" and sum([t.window.count(c) for c in _UKRAINIAN if c in t.window]) >= 2:
             lang = "uk"
         elif lang == "ar" and any(map(t.window.__contains__, _PERSIAN)):
             lang = "fa"
