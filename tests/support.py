@@ -20,6 +20,19 @@ SPEC = SHARED / "spec"
 FIXTURES = SPEC / "fixtures"
 
 
+# Three tiers on the offline demo provider; `onprem` is on premises. Copy before changing.
+DEMO_CONFIG: dict[str, Any] = {
+    "providers": {"cloud": {"kind": "demo"}, "local": {"kind": "demo", "on_prem": True}},
+    "models": {
+        "small": {"provider": "cloud"},
+        "big": {"provider": "cloud"},
+        "box": {"provider": "local"},
+    },
+    "tiers": {"light": ["small"], "frontier": ["big"], "onprem": ["box"]},
+    "routing": {"default_tier": "light"},
+}
+
+
 def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 

@@ -13,6 +13,8 @@ from sidecar.activation import VARIABLES, config_maps, sample_request
 from sidecar.policies import PolicyError, PolicyFile, PolicySet, build_policy_set, read_directory
 from sidecar.settings import Settings, parse_settings
 
+from .support import DEMO_CONFIG
+
 ENGINES = cel.available_engines()
 SIGNALS = {"tokens": {"total": "int"}, "task": {"kind": "string", "complexity": "double"}}
 
@@ -25,16 +27,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return parse_settings(
-        {
-            "providers": {"cloud": {"kind": "demo"}, "local": {"kind": "demo", "on_prem": True}},
-            "models": {
-                "small": {"provider": "cloud"},
-                "big": {"provider": "cloud"},
-                "box": {"provider": "local"},
-            },
-            "tiers": {"light": ["small"], "frontier": ["big"], "onprem": ["box"]},
-            "routing": {"default_tier": "light"},
-        },
+        DEMO_CONFIG,
         base_dir=tmp_path,
     )
 

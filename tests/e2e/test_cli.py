@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from ..fake_upstream import FakeUpstream, sse_reply
-from ..support import REPO, ServerThread, fixture_bytes
+from ..support import DEMO_CONFIG, REPO, ServerThread, fixture_bytes
 from .conftest import API_KEY, API_KEY_ENV, EXPLICIT_MODEL_POLICY, sdk, sidecar_config
 
 HELLO = [{"role": "user", "content": "hi"}]
@@ -226,16 +226,6 @@ def test_every_command_takes_config(command: str) -> None:
     assert "--config" in result.stdout
 
 
-DEMO_CONFIG: dict[str, Any] = {
-    "providers": {"cloud": {"kind": "demo"}, "local": {"kind": "demo", "on_prem": True}},
-    "models": {
-        "small": {"provider": "cloud"},
-        "big": {"provider": "cloud"},
-        "box": {"provider": "local"},
-    },
-    "tiers": {"light": ["small"], "frontier": ["big"], "onprem": ["box"]},
-    "routing": {"default_tier": "light"},
-}
 LONG_POLICY = (
     "description: Long prompts\nwhen: request.tokens > 50\nroute: {tier: frontier}\n"
     "fallback: [light]\n"

@@ -13,19 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from ..support import ServerThread
+from ..support import DEMO_CONFIG, ServerThread
 from .conftest import running_sidecar
 
-DEMO_CONFIG: dict[str, Any] = {
-    "providers": {"cloud": {"kind": "demo"}, "local": {"kind": "demo", "on_prem": True}},
-    "models": {
-        "small": {"provider": "cloud"},
-        "big": {"provider": "cloud"},
-        "box": {"provider": "local"},
-    },
-    "tiers": {"light": ["small"], "frontier": ["big"], "onprem": ["box"]},
-    "routing": {"default_tier": "light", "policies": "policies"},
-}
+CONFIG = {**DEMO_CONFIG, "routing": {"default_tier": "light", "policies": "policies"}}
 IN_FORCE_WITHIN = 1.0
 
 
@@ -42,7 +33,7 @@ def policies(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def sidecar(tmp_path: Path, policies: Path) -> Iterator[ServerThread]:
-    with running_sidecar(DEMO_CONFIG, tmp_path) as server:
+    with running_sidecar(CONFIG, tmp_path) as server:
         yield server
 
 
