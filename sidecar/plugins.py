@@ -31,6 +31,7 @@ DEFAULT_PLUGINS = (
     "sidecar.classifiers.sensitive",
     "sidecar.classifiers.task",
     "sidecar.classifiers.tokens",
+    "sidecar.providers.anthropic",
     "sidecar.providers.demo",
     "sidecar.providers.openai",
 )

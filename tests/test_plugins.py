@@ -48,7 +48,7 @@ def test_builtins_are_registered() -> None:
     described = plugins.describe()
     assert [p["name"] for p in described["plugins"]] == sorted(DEFAULT_PLUGINS)
     assert all(p["source"] == "built-in" for p in described["plugins"])
-    assert set(provider_kinds(plugins)) == {"openai", "demo"}
+    assert set(provider_kinds(plugins)) == {"anthropic", "openai", "demo"}
     assert described["failed"] == []
 
 
@@ -105,7 +105,7 @@ def test_a_raising_hook_loses_only_its_own_result() -> None:
 
     plugins = load_plugins(extra=[("raises", Raises())])
     kinds = provider_kinds(plugins)
-    assert set(kinds) == {"openai", "demo"}
+    assert set(kinds) == {"anthropic", "openai", "demo"}
     (failure,) = plugins.failures
     assert (failure.plugin, failure.stage, failure.error) == (
         "raises",

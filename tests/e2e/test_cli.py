@@ -132,7 +132,8 @@ def test_check_reports_unknown_provider_kinds_and_keys(tmp_path: Path) -> None:
     result = run_cli("check", "--config", str(write_config(tmp_path, config)))
     assert result.returncode == 2
     assert (
-        "providers.fake.kind: unknown provider kind 'openia' (known: demo, openai)" in result.stderr
+        "providers.fake.kind: unknown provider kind 'openia' (known: anthropic, demo, openai)"
+        in result.stderr
     )
     assert "providers.local.colour: unknown key" in result.stderr
 
