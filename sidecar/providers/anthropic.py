@@ -45,10 +45,10 @@ Not translated:
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -57,14 +57,12 @@ from ..errors import (
     ConfigProblem,
     InvalidRequest,
     UpstreamStatusError,
-    UpstreamUnavailable,
     upstream_status_error,
 )
 from ..hookspecs import hookimpl
 from ..provider import Completion, ProviderKind, StreamChunk, UpstreamCall, Usage
 from ..settings import ProviderSettings
-from ..upstream import transport_failure
-from ..wire import sse
+from ..upstream import Endpoint
 from ..wire.openai import dumps
 
 DEFAULT_BASE_URL = "https://api.anthropic.com/v1"
@@ -518,50 +516,28 @@ class StreamTranslator:
 class AnthropicProvider:
     def __init__(self, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
         self.settings = settings
-        self._client = client
-        self._url = (settings.base_url or DEFAULT_BASE_URL).rstrip("/") + "/messages"
         options = settings.options
         self._max_tokens = int(options.get("default_max_tokens", DEFAULT_MAX_TOKENS))
-        self._headers = {
+        headers = {
             "content-type": "application/json",
             "accept": "application/json",
             "anthropic-version": str(options.get("anthropic_version", DEFAULT_VERSION)),
         }
         api_key = settings.api_key()
         if api_key:
-            self._headers["x-api-key"] = api_key
-        # Compression would make upstream proxies buffer a stream; ask for none.
-        self._stream_headers = {
-            **self._headers,
-            "accept": "text/event-stream",
-            "accept-encoding": "identity",
-        }
-        t = settings.timeouts
-        self._plain_timeout = httpx.Timeout(t.total, connect=t.connect)
-        self._stream_timeout = httpx.Timeout(max(t.first_byte, t.idle), connect=t.connect)
+            headers["x-api-key"] = api_key
+        url = (settings.base_url or DEFAULT_BASE_URL).rstrip("/") + "/messages"
+        self._endpoint = Endpoint(client, url, headers, settings)
 
     def __repr__(self) -> str:  # never the headers: they hold the key
-        return f"AnthropicProvider(name={self.settings.name!r}, url={self._url!r})"
+        return f"AnthropicProvider(name={self.settings.name!r}, url={self._endpoint.url!r})"
 
     async def complete(self, call: UpstreamCall) -> Completion:
         body = to_messages_request({**call.body, "stream": False}, self._max_tokens)
-        try:
-            async with asyncio.timeout(self.settings.timeouts.total):
-                response = await self._client.post(
-                    self._url,
-                    content=dumps(body),
-                    headers=self._headers,
-                    timeout=self._plain_timeout,
-                )
-        except (TimeoutError, httpx.TransportError) as exc:
-            raise self._failure(exc, "an answer", self.settings.timeouts.total) from None
-        if response.status_code >= 400:
-            raise upstream_status_error(
-                response.status_code, response.content, self.settings.name, _passed_on(response)
-            )
-        message = self._json(response.content)
+        raw = await self._endpoint.post(dumps(body))
+        message = self._endpoint.json(raw)
         if message.get("type") == "error":
-            raise error_event(response.content, self.settings.name)
+            raise error_event(raw, self.settings.name)
         payload, usage = to_chat_completion(message)
         return Completion(payload, usage)
 
@@ -569,84 +545,20 @@ class AnthropicProvider:
         body = to_messages_request({**call.body, "stream": True}, self._max_tokens)
         options = call.body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        timeouts = self.settings.timeouts
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeouts.total
-        request = self._client.build_request(
-            "POST",
-            self._url,
-            content=dumps(body),
-            headers=self._stream_headers,
-            timeout=self._stream_timeout,
-        )
-        try:
-            async with asyncio.timeout(min(timeouts.first_byte, timeouts.total)):
-                response = await self._client.send(request, stream=True)
-        except (TimeoutError, httpx.TransportError) as exc:
-            raise self._failure(exc, "the first byte", timeouts.first_byte) from None
-        try:
-            if response.status_code >= 400:
-                content = await response.aread()
-                raise upstream_status_error(
-                    response.status_code, content, self.settings.name, _passed_on(response)
-                )
-            decoder = sse.Decoder()
-            translator = StreamTranslator(include_usage)
-            raw = response.aiter_raw()
-            while True:
-                wait = min(timeouts.idle, deadline - loop.time())
-                try:
-                    async with asyncio.timeout(wait):
-                        data = await anext(raw, None)
-                except (TimeoutError, httpx.TransportError) as exc:
-                    raise self._failure(exc, "the next chunk", wait) from None
-                events = decoder.feed(data) if data is not None else decoder.flush()
-                for chunk in self._translate(events, translator):
+        translator = StreamTranslator(include_usage)
+        async with contextlib.aclosing(self._endpoint.events(dumps(body))) as events:
+            async for event in events:
+                payload = self._endpoint.json(event.data)
+                if event.event == "error" or payload.get("type") == "error":
+                    raise error_event(event.data, self.settings.name)
+                for chunk in translator.feed(payload):
                     yield chunk
                 if translator.finished:
                     return
-                if data is None:
-                    raise UpstreamUnavailable(
-                        f"Upstream {self.settings.name!r} ended the stream before the answer "
-                        "was complete.",
-                        code="upstream_stream_truncated",
-                    )
-        finally:
-            await response.aclose()
-
-    def _translate(
-        self, events: Iterable[sse.Event], translator: StreamTranslator
-    ) -> Iterable[StreamChunk]:
-        for event in events:
-            payload = self._json(event.data)
-            if event.event == "error" or payload.get("type") == "error":
-                raise error_event(event.data, self.settings.name)
-            yield from translator.feed(payload)
-            if translator.finished:
-                return
+        raise self._endpoint.truncated()
 
     async def aclose(self) -> None:
         return None
-
-    def _json(self, raw: bytes) -> dict[str, Any]:
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            raise UpstreamUnavailable(
-                f"Upstream {self.settings.name!r} sent a malformed answer (not a JSON object).",
-                code="upstream_malformed_response",
-            )
-        return payload
-
-    def _failure(self, exc: BaseException, waiting_for: str, seconds: float) -> UpstreamUnavailable:
-        return transport_failure(self.settings.name, exc, waiting_for, seconds)
-
-
-def _passed_on(response: httpx.Response) -> dict[str, str]:
-    retry_after = response.headers.get("retry-after")
-    return {"retry-after": retry_after} if retry_after else {}
 
 
 def validate(settings: ProviderSettings) -> list[ConfigProblem]:
