@@ -1,6 +1,6 @@
 """Benchmark the sidecar against a bare pass-through proxy, in the same run.
 
-    .venv/bin/python bench/run.py            # full run, about 8 minutes on 2 cores
+    .venv/bin/python bench/run.py            # full run, about 7 minutes on 2 cores
     .venv/bin/python bench/run.py --quick    # CI smoke run: every request must succeed
 
 Needs `nginx` and `wrk` (Debian: `apt-get install -y nginx wrk`; `--delay-ms` also needs
@@ -12,7 +12,8 @@ starts its own proxies, pointed at the upstream path that answers that way.
 
 Prints one table per phase: absolute figures and the ratio sidecar / pass-through. Exits
 1 if any request failed (non-2xx, socket error, timeout, malformed answer), 2 if a tool
-is missing; it never fails on a time. See bench/README.md for what each figure means.
+(or the echo module) is missing; it never fails on a time. See bench/README.md for what
+each figure means.
 """
 
 from __future__ import annotations
@@ -724,15 +725,18 @@ def main() -> int:
     finally:
         if upstream is not None:
             upstream.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
     elapsed = time.perf_counter() - began
 
+    shown = policies.relative_to(REPO) if policies.is_relative_to(REPO) else policies
     n_policies = len([p for p in policies.glob("[!.]*") if p.suffix in (".yaml", ".yml")])
     print(f"# sidecar benchmark{' (quick)' if args.quick else ''}\n")
     print(
         f"{machine()}. Proxies pinned to core {server_core}, wrk/nginx/client to core "
         f"{client_core}. wrk -t1, {plan.seconds} s per run, median of {plan.reps}; "
         f"upstream delay {args.delay_ms:g} ms; {n_policies} policies "
-        f"({policies}); {elapsed:.0f} s in all; load average {load_before} before, "
+        f"({shown}); {elapsed:.0f} s in all; load average {load_before} before, "
         f"{os.getloadavg()[0]:.2f} after (other work on the machine skews every figure).\n"
     )
     misses: list[str] = []
@@ -748,8 +752,6 @@ def main() -> int:
         )
     if args.keep:
         print(f"\nscratch directory: {workdir}")
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
     if ctx.failures:
         print("\nFAILED:\n" + "\n".join(f"- {f}" for f in ctx.failures), file=sys.stderr)
         return 1
