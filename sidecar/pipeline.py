@@ -53,8 +53,6 @@ class Exchange:
     status: int = 200
     error_type: str | None = None
     attempts: int = 0
-    failures: list[str] = field(default_factory=list)
-    """`model_id: error code` of every failed attempt, in order."""
 
     def failed(self, exc: RequestFailed) -> None:
         self.status = exc.status_code
@@ -140,7 +138,6 @@ class Pipeline:
                     raise
                 breaker.failed()
                 last_error = exc
-                exchange.failures.append(f"{target.model_id}: {exc.code or exc.status_code}")
                 logger.info(
                     "attempt %d on %s failed: %s", exchange.attempts, target.model_id, exc.message
                 )
