@@ -33,8 +33,12 @@ class Target:
 @dataclass(frozen=True, slots=True)
 class Usage:
     input_tokens: int = 0
+    """Every prompt token, cached and cache-written ones included (OpenAI's prompt_tokens)."""
     output_tokens: int = 0
     cached_input_tokens: int = 0
+    """Prompt tokens read from a prompt cache."""
+    cache_write_input_tokens: int = 0
+    """Prompt tokens written to a prompt cache (Anthropic's cache creation)."""
 
     @classmethod
     def from_openai(cls, usage: object) -> Usage | None:
@@ -56,11 +60,15 @@ def _int(value: object) -> int:
 
 @dataclass(frozen=True, slots=True)
 class UpstreamCall:
-    """One attempt: the OpenAI chat body to send (model already the upstream name)."""
+    """One attempt: the OpenAI chat body to send (model already the upstream name).
+
+    `headers` are HTTP headers the core asks the provider to send along, such as the W3C
+    trace context of the attempt; an HTTP provider passes them to `Endpoint`."""
 
     body: Mapping[str, Any]
     target: Target
     request_id: str
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

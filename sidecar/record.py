@@ -28,3 +28,15 @@ class RequestRecord:
     """Upstream attempts made, retries and fallbacks included."""
     confidential: bool = False
     """The request was held to on-premises providers."""
+    cost_usd: float | None = None
+    """Priced from the usage the upstream reported; None when there was no usage."""
+    baseline_cost_usd: float | None = None
+    """The same usage priced at `cost.baseline_model`."""
+    fallback_reason: str | None = None
+    """The error code that made the first attempt fail over, if any attempt did."""
+
+    @property
+    def savings_usd(self) -> float | None:
+        if self.cost_usd is None or self.baseline_cost_usd is None:
+            return None
+        return self.baseline_cost_usd - self.cost_usd

@@ -18,6 +18,7 @@ import yaml
 
 from .breaker import BreakerSettings
 from .errors import ConfigError, ConfigProblem
+from .prices import Price, bundled_price
 
 DEFAULT_CONFIG = "sidecar.yaml"
 DEFAULT_HOST = "127.0.0.1"
@@ -118,20 +119,14 @@ def _reason(exc: Exception) -> str:
 
 
 @dataclass(frozen=True)
-class Price:
-    """USD per million tokens."""
-
-    input: float = 0.0
-    output: float = 0.0
-    cached_input: float | None = None
-
-
-@dataclass(frozen=True)
 class ModelSettings:
     id: str
     provider: str
     name: str
     price: Price = field(default_factory=Price)
+    price_source: str = "config"
+    """Where `price` comes from: "config", "bundled" (the list price of a known model) or
+    "none" (not configured and not known: costs count as zero)."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +159,32 @@ class PluginSettings:
 
 
 @dataclass(frozen=True)
+class CostSettings:
+    baseline_model: str | None = None
+    """What each request is compared against for savings; by default the first model of
+    the tier named `frontier`, else of the last tier listed."""
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    enabled: bool = True
+    path: Path = Path("sidecar-ledger.db")
+    """SQLite file of one row per request (no prompt text); relative to the config file."""
+    queue_size: int = 10_000
+    """Rows waiting to be written; beyond it, rows are dropped (and counted), never waited on."""
+    flush_interval_seconds: float = 1.0
+    """The longest a finished request waits before its row is committed."""
+
+
+@dataclass(frozen=True)
+class TelemetrySettings:
+    capture_content: bool = False
+    """Put prompt and answer text on spans. Off: telemetry holds counts, never text."""
+    export_timeout_seconds: float = 2.0
+    """The longest shutdown waits for telemetry to flush (a dead collector included)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     path: Path | None
     server: ServerSettings
@@ -175,6 +196,9 @@ class Settings:
     plugins: PluginSettings
     classifiers: ClassifierSettings = field(default_factory=ClassifierSettings)
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    cost: CostSettings = field(default_factory=CostSettings)
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     def tiers_of(self, model_id: str) -> tuple[str, ...]:
         return tuple(name for name, members in self.tiers.items() if model_id in members)
@@ -223,6 +247,9 @@ def parse_settings(data: object, *, base_dir: Path, path: Path | None = None) ->
             "classifiers",
             "breaker",
             "plugins",
+            "cost",
+            "ledger",
+            "telemetry",
         },
         "",
     )
@@ -235,10 +262,25 @@ def parse_settings(data: object, *, base_dir: Path, path: Path | None = None) ->
     plugins = _plugins(reader, reader.mapping(top.get("plugins", {}), "plugins"))
     classifiers = _classifiers(reader, reader.mapping(top.get("classifiers", {}), "classifiers"))
     breaker = _breaker(reader, reader.mapping(top.get("breaker", {}), "breaker"))
+    cost = _cost(reader, reader.mapping(top.get("cost", {}), "cost"), models, tiers)
+    ledger = _ledger(reader, reader.mapping(top.get("ledger", {}), "ledger"), base_dir)
+    telemetry = _telemetry(reader, reader.mapping(top.get("telemetry", {}), "telemetry"))
     if reader.problems:
         raise ConfigError(reader.problems, str(path) if path else "")
     return Settings(
-        path, server, upstream, providers, models, tiers, routing, plugins, classifiers, breaker
+        path,
+        server,
+        upstream,
+        providers,
+        models,
+        tiers,
+        routing,
+        plugins,
+        classifiers,
+        breaker,
+        cost,
+        ledger,
+        telemetry,
     )
 
 
@@ -344,16 +386,25 @@ def _models(
             r.problem(f"{path}.provider", "required")
         elif provider is not None and provider not in providers:
             r.problem(f"{path}.provider", f"unknown provider {provider!r}{_known(providers)}")
-        price_data = r.mapping(section.get("price", {}), f"{path}.price")
-        r.no_unknown_keys(price_data, {"input", "output", "cached_input"}, f"{path}.price")
-        price = Price(
-            input=r.number(price_data, "input", 0.0, f"{path}.price", _not_negative),
-            output=r.number(price_data, "output", 0.0, f"{path}.price", _not_negative),
-            cached_input=r.number(price_data, "cached_input", None, f"{path}.price", _not_negative),
-        )
         name = r.get(section, "name", str, str(model_id), path)
-        models[str(model_id)] = ModelSettings(str(model_id), provider or "", name, price)
+        price, source = _price(r, section.get("price"), name, f"{path}.price")
+        models[str(model_id)] = ModelSettings(str(model_id), provider or "", name, price, source)
     return models
+
+
+def _price(r: _Reader, raw: object, name: str, path: str) -> tuple[Price, str]:
+    if raw is None:
+        known = bundled_price(name)
+        return (known, "bundled") if known else (Price(), "none")
+    data = r.mapping(raw, path)
+    r.no_unknown_keys(data, {"input", "output", "cached_input", "cache_write"}, path)
+    price = Price(
+        input=r.number(data, "input", 0.0, path, _not_negative),
+        output=r.number(data, "output", 0.0, path, _not_negative),
+        cached_input=r.number(data, "cached_input", None, path, _not_negative),
+        cache_write=r.number(data, "cache_write", None, path, _not_negative),
+    )
+    return price, "config"
 
 
 def _tiers(
@@ -451,6 +502,48 @@ def _fraction(value: float) -> str | None:
     return None if 0 < value <= 1 else "expected a number above 0 and at most 1"
 
 
+def _cost(
+    r: _Reader,
+    data: Mapping[str, Any],
+    models: Mapping[str, ModelSettings],
+    tiers: Mapping[str, tuple[str, ...]],
+) -> CostSettings:
+    r.no_unknown_keys(data, {"baseline_model"}, "cost")
+    baseline = r.get(data, "baseline_model", str, None, "cost")
+    if baseline is not None and baseline not in models:
+        r.problem("cost.baseline_model", f"unknown model {baseline!r}{_known(models)}")
+        baseline = None
+    if baseline is None:
+        members = tiers.get("frontier") or (list(tiers.values())[-1] if tiers else ())
+        baseline = members[0] if members else None
+    return CostSettings(baseline)
+
+
+def _ledger(r: _Reader, data: Mapping[str, Any], base_dir: Path) -> LedgerSettings:
+    r.no_unknown_keys(data, set(LedgerSettings.__dataclass_fields__), "ledger")
+    d = LedgerSettings()
+    path = r.get(data, "path", str, str(d.path), "ledger", _not_empty)
+    return LedgerSettings(
+        enabled=r.get(data, "enabled", bool, d.enabled, "ledger"),
+        path=base_dir / os.path.expanduser(path),
+        queue_size=r.get(data, "queue_size", int, d.queue_size, "ledger", _positive),
+        flush_interval_seconds=r.number(
+            data, "flush_interval_seconds", d.flush_interval_seconds, "ledger", _positive
+        ),
+    )
+
+
+def _telemetry(r: _Reader, data: Mapping[str, Any]) -> TelemetrySettings:
+    r.no_unknown_keys(data, set(TelemetrySettings.__dataclass_fields__), "telemetry")
+    d = TelemetrySettings()
+    return TelemetrySettings(
+        capture_content=r.get(data, "capture_content", bool, d.capture_content, "telemetry"),
+        export_timeout_seconds=r.number(
+            data, "export_timeout_seconds", d.export_timeout_seconds, "telemetry", _positive
+        ),
+    )
+
+
 def _plugins(r: _Reader, data: Mapping[str, Any]) -> PluginSettings:
     r.no_unknown_keys(data, {"disabled"}, "plugins")
     disabled = data.get("disabled") or []
@@ -544,6 +637,10 @@ def _positive(value: float) -> str | None:
 
 def _not_negative(value: float) -> str | None:
     return None if value >= 0 else "must not be negative"
+
+
+def _not_empty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
 
 
 def _url(value: str) -> str | None:

@@ -86,13 +86,16 @@ class Endpoint:
     def __repr__(self) -> str:  # never the headers: they hold the key
         return f"Endpoint({self.url!r})"
 
-    async def post(self, body: bytes) -> bytes:
-        """The whole answer of a plain request; raises on failure or an error status."""
+    async def post(self, body: bytes, headers: Mapping[str, str] | None = None) -> bytes:
+        """The whole answer of a plain request; raises on failure or an error status.
+
+        `headers` are added to the provider's own (the call's trace context, for one)."""
         name, total = self._settings.name, self._settings.timeouts.total
+        sent = {**self._headers, **headers} if headers else self._headers
         try:
             async with asyncio.timeout(total):
                 response = await self._client.post(
-                    self.url, content=body, headers=self._headers, timeout=self._plain_timeout
+                    self.url, content=body, headers=sent, timeout=self._plain_timeout
                 )
         except (TimeoutError, httpx.TransportError) as exc:
             raise transport_failure(name, exc, "an answer", total) from None
@@ -102,7 +105,9 @@ class Endpoint:
             )
         return response.content
 
-    async def events(self, body: bytes) -> AsyncGenerator[sse.Event, None]:
+    async def events(
+        self, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> AsyncGenerator[sse.Event, None]:
         """The server-sent events of a streamed request, until the connection ends.
 
         Raises before the first event if the upstream refuses or does not answer in time;
@@ -115,7 +120,7 @@ class Endpoint:
             "POST",
             self.url,
             content=body,
-            headers=self._stream_headers,
+            headers={**self._stream_headers, **headers} if headers else self._stream_headers,
             timeout=self._stream_timeout,
         )
         try:

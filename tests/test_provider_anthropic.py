@@ -364,7 +364,7 @@ def test_only_tool_use_has_null_content_and_cache_tokens_count_as_prompt() -> No
     assert payload["choices"][0]["message"]["content"] is None
     assert payload["usage"]["prompt_tokens"] == 115
     assert payload["usage"]["prompt_tokens_details"]["cached_tokens"] == 100
-    assert usage == Usage(115, 7, 100)
+    assert usage == Usage(115, 7, 100, 5)
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,10 @@ from sidecar.settings import (
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-TOP_KEYS = "breaker, classifiers, models, plugins, providers, routing, server, tiers, upstream"
+TOP_KEYS = (
+    "breaker, classifiers, cost, ledger, models, plugins, providers, routing, server, telemetry, "
+    "tiers, upstream"
+)
 SERVER_KEYS = (
     "host, keepalive_seconds, max_body_bytes, port, response_model, shutdown_grace_seconds"
 )
@@ -191,7 +194,7 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         (
             "models.a.price.inptu",
             1,
-            "models.a.price.inptu: unknown key (expected one of: cached_input, input, output)",
+            "models.a.price.inptu: unknown key (expected one of: cache_write, cached_input, input, output)",
         ),
         (
             "routing.default",

@@ -401,7 +401,7 @@ def _usage(raw: object) -> tuple[dict[str, Any], Usage]:
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": cache_read, "cache_write_tokens": cache_write},
     }
-    return openai_usage, Usage(prompt, completion, cache_read)
+    return openai_usage, Usage(prompt, completion, cache_read, cache_write)
 
 
 def error_status(error_type: object) -> int:
@@ -534,7 +534,7 @@ class AnthropicProvider:
 
     async def complete(self, call: UpstreamCall) -> Completion:
         body = to_messages_request({**call.body, "stream": False}, self._max_tokens)
-        raw = await self._endpoint.post(dumps(body))
+        raw = await self._endpoint.post(dumps(body), call.headers)
         message = self._endpoint.json(raw)
         if message.get("type") == "error":
             raise error_event(raw, self.settings.name)
@@ -546,7 +546,7 @@ class AnthropicProvider:
         options = call.body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         translator = StreamTranslator(include_usage)
-        async with contextlib.aclosing(self._endpoint.events(dumps(body))) as events:
+        async with contextlib.aclosing(self._endpoint.events(dumps(body), call.headers)) as events:
             async for event in events:
                 payload = self._endpoint.json(event.data)
                 if event.event == "error" or payload.get("type") == "error":

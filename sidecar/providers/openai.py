@@ -38,13 +38,15 @@ class OpenAIProvider:
         return f"OpenAIProvider(name={self.settings.name!r}, url={self._endpoint.url!r})"
 
     async def complete(self, call: UpstreamCall) -> Completion:
-        raw = await self._endpoint.post(dumps(call.body))
+        raw = await self._endpoint.post(dumps(call.body), call.headers)
         payload = self._endpoint.json(raw)
         return Completion(payload, Usage.from_openai(payload.get("usage")), raw)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamChunk]:
         finished = False
-        async with contextlib.aclosing(self._endpoint.events(dumps(call.body))) as events:
+        async with contextlib.aclosing(
+            self._endpoint.events(dumps(call.body), call.headers)
+        ) as events:
             async for event in events:
                 if event.data == sse.DONE:
                     return
