@@ -35,6 +35,7 @@ def create_app(runtime: Runtime) -> Starlette:
             stop_watching.set()
             await watcher
             await runtime.plugins.notify("shutdown", settings=runtime.settings)
+            await runtime.telemetry.shutdown()
             for provider in runtime.providers.values():
                 try:
                     await provider.aclose()

@@ -22,6 +22,7 @@ from .policies import PolicyError
 from .routing import PolicyRouter
 from .runtime import build_router, build_runtime, check_providers, provider_kinds
 from .settings import Settings, config_path, load_settings
+from .telemetry import from_environment
 
 EXIT_CONFIG = 2
 
@@ -124,6 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings, plugins = _load(args)
     runtime = build_runtime(settings, plugins)
+    runtime.telemetry = from_environment(settings, runtime.router)
     serve(
         runtime,
         args.host or settings.server.host,

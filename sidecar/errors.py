@@ -177,3 +177,11 @@ def upstream_status_error(
 
 def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def error_kind(exc: RequestFailed) -> str:
+    """A short, low-cardinality name for a failure, as telemetry and the ledger record it:
+    the upstream's HTTP status for an error status, else the error's code."""
+    if isinstance(exc, UpstreamStatusError):
+        return str(exc.status_code)
+    return exc.code or exc.error_type

@@ -22,12 +22,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .errors import NoTargetAvailable, RequestFailed, UpstreamUnavailable
+from .cost import Pricing
+from .errors import NoTargetAvailable, RequestFailed, UpstreamUnavailable, error_kind
 from .fallback import STOP, retry_after, retryable, within_boundary
 from .provider import Completion, Provider, StreamChunk, Target, UpstreamCall, Usage
 from .record import RequestRecord
 from .routing import Decision, plan
 from .runtime import Runtime
+from .telemetry import NO_TRACE, RequestTrace
 from .wire.openai import ChatRequest
 
 logger = logging.getLogger("sidecar")
@@ -53,13 +55,19 @@ class Exchange:
     status: int = 200
     error_type: str | None = None
     attempts: int = 0
+    last_failure: str | None = None
+    """`error_kind` of the latest failed attempt."""
+    fallback_reason: str | None = None
+    response_model: str | None = None
+    trace: RequestTrace = NO_TRACE
 
     def failed(self, exc: RequestFailed) -> None:
         self.status = exc.status_code
         self.error_type = exc.error_type
 
-    def record(self) -> RequestRecord:
+    def record(self, pricing: Pricing | None = None) -> RequestRecord:
         target = self.target
+        costs = pricing.costs(target.model_id, self.usage) if pricing and target else None
         return RequestRecord(
             request_id=self.request_id,
             started_at=self.started_at,
@@ -75,6 +83,10 @@ class Exchange:
             error_type=self.error_type,
             attempts=self.attempts,
             confidential=self.decision.confidential if self.decision else False,
+            cost_usd=costs.cost_usd if costs else None,
+            baseline_cost_usd=costs.baseline_cost_usd if costs else None,
+            response_model=self.response_model,
+            fallback_reason=self.fallback_reason,
         )
 
 
@@ -87,6 +99,9 @@ class Pipeline:
     ) -> Completion:
         completion = await self._attempts(request, headers, exchange, _complete)
         exchange.usage = completion.usage
+        model = completion.payload.get("model")
+        exchange.response_model = model if isinstance(model, str) else None
+        exchange.trace.attempt_succeeded(completion.usage, completion.payload)
         return completion
 
     async def open_stream(
@@ -119,20 +134,27 @@ class Pipeline:
                 continue
             exchange.target = target
             exchange.attempts += 1
-            call = _call(request, target, exchange)
+            if exchange.attempts > 1 and exchange.fallback_reason is None:
+                exchange.fallback_reason = exchange.last_failure
+            trace_headers = exchange.trace.attempt(target, exchange.attempts, exchange.last_failure)
+            call = _call(request, target, exchange, trace_headers)
             began = loop.time()
             try:
                 async with asyncio.timeout_at(deadline):
                     result = await send(runtime.providers[target.provider], call)
             except TimeoutError:
                 breaker.failed()
-                raise UpstreamUnavailable(
+                deadline_error = UpstreamUnavailable(
                     f"No upstream answered within the deadline of {routing.deadline_seconds:g} s "
                     f"({exchange.attempts} attempts).",
                     code="deadline_exceeded",
                     status_code=504,
-                ) from None
+                )
+                exchange.trace.attempt_failed(deadline_error)
+                raise deadline_error from None
             except RequestFailed as exc:
+                exchange.trace.attempt_failed(exc)
+                exchange.last_failure = error_kind(exc)
                 if not retryable(exc):
                     breaker.succeeded()  # the upstream is healthy: the request was refused
                     raise
@@ -216,14 +238,16 @@ class Pipeline:
         )
 
 
-def _call(request: ChatRequest, target: Target, exchange: Exchange) -> UpstreamCall:
+def _call(
+    request: ChatRequest, target: Target, exchange: Exchange, headers: Mapping[str, str]
+) -> UpstreamCall:
     body: dict[str, Any] = {**request.body, "model": target.upstream_model}
     if request.stream:
         # Always ask for usage, so cost is known; the extra chunk is hidden from a client
         # that did not ask for it.
         options = request.body.get("stream_options") or {}
         body["stream_options"] = {**options, "include_usage": True}
-    return UpstreamCall(body, target, exchange.request_id)
+    return UpstreamCall(body, target, exchange.request_id, headers)
 
 
 async def _complete(provider: Provider, call: UpstreamCall) -> Completion:
@@ -251,6 +275,8 @@ async def _observed(
 ) -> AsyncIterator[StreamChunk]:
     """Re-attach the first chunk and note the usage as it passes."""
     try:
+        model = first.payload.get("model")
+        exchange.response_model = model if isinstance(model, str) else None
         if first.usage is not None:
             exchange.usage = first.usage
         yield first

@@ -32,6 +32,8 @@ class RequestRecord:
     """Priced from the usage the upstream reported; None when there was no usage."""
     baseline_cost_usd: float | None = None
     """The same usage priced at `cost.baseline_model`."""
+    response_model: str | None = None
+    """The model name the upstream answered with."""
     fallback_reason: str | None = None
     """The error code that made the first attempt fail over, if any attempt did."""
 

@@ -34,10 +34,13 @@ class Endpoints:
 
     async def chat_completions(self, request: Request) -> Response:
         exchange = Exchange()
+        exchange.trace = trace = self.runtime.telemetry.start_request(request.headers)
         finish = BackgroundTask(self._finish, exchange)
         try:
             raw = await _read_body(request, self.runtime.settings.server.max_body_bytes)
             chat = parse_chat_request(raw)
+            if trace.captures_content:
+                trace.input_messages(chat.body.get("messages"))
             if chat.stream:
                 chunks = await self.pipeline.open_stream(chat, request.headers, exchange)
                 body = _sse_body(chunks, chat, exchange, self._model_override(chat, exchange))
@@ -113,7 +116,12 @@ class Endpoints:
         return None
 
     async def _finish(self, exchange: Exchange) -> None:
-        await self.runtime.plugins.notify("request_finished", record=exchange.record())
+        record = exchange.record(self.runtime.pricing)
+        try:
+            exchange.trace.finish(record)
+        except Exception:  # telemetry never fails a request, nor keeps observers from it
+            logger.exception("telemetry of request %s failed", exchange.request_id)
+        await self.runtime.plugins.notify("request_finished", record=record)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -155,8 +163,11 @@ def _chunk_body(chunk: StreamChunk, model: str | None) -> bytes:
 async def _sse_body(
     chunks: AsyncIterator[StreamChunk], chat: ChatRequest, exchange: Exchange, model: str | None
 ) -> AsyncIterator[bytes]:
+    trace = exchange.trace if exchange.trace.captures_content else None
     try:
         async for chunk in chunks:
+            if trace is not None:
+                trace.stream_chunk(chunk.payload)
             if (
                 chunk.usage is not None
                 and not chunk.payload.get("choices")

@@ -15,6 +15,7 @@ import httpx
 
 from .activation import config_maps, sample_request
 from .cel import Environment, resolve_engine
+from .cost import Pricing
 from .errors import ConfigError, ConfigProblem
 from .plugins import Plugins
 from .provider import Provider, ProviderKind
@@ -22,6 +23,7 @@ from .reload import PolicyStore
 from .routing import PolicyRouter
 from .settings import Settings
 from .signals import Signals, collect_classifiers
+from .telemetry import NO_TELEMETRY, Telemetry
 from .upstream import create_client
 
 _COMMON_PROVIDER_KEYS = "kind, base_url, api_key_env, api_key_file, on_prem, timeouts"
@@ -34,6 +36,9 @@ class Runtime:
     client: httpx.AsyncClient
     providers: dict[str, Provider]
     router: PolicyRouter
+    pricing: Pricing
+    telemetry: Telemetry = field(default=NO_TELEMETRY)
+    """NO_TELEMETRY unless `serve` found an exporter configured (see telemetry.from_environment)."""
     ready: bool = field(default=False)
 
 
@@ -146,4 +151,4 @@ def build_runtime(settings: Settings, plugins: Plugins) -> Runtime:
             )
     if problems:
         raise ConfigError(problems, str(settings.path or ""))
-    return Runtime(settings, plugins, client, providers, router)
+    return Runtime(settings, plugins, client, providers, router, Pricing(settings))

@@ -12,7 +12,7 @@ import pytest
 
 from sidecar import RequestRecord, hookimpl
 from sidecar.plugins import load_plugins
-from sidecar.runtime import build_runtime
+from sidecar.runtime import Runtime, build_runtime
 from sidecar.server import uvicorn_config
 from sidecar.settings import parse_settings
 
@@ -94,8 +94,12 @@ def sidecar_config(upstream_url: str, **overrides: Any) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def running_sidecar(
-    config: dict[str, Any], base_dir: Path, plugins: tuple[tuple[str, object], ...] = ()
+    config: dict[str, Any],
+    base_dir: Path,
+    plugins: tuple[tuple[str, object], ...] = (),
+    configure: Callable[[Runtime], None] | None = None,
 ) -> Iterator[ServerThread]:
+    """A sidecar serving `config` in a thread; `configure` may adjust its runtime first."""
     os.environ[API_KEY_ENV] = API_KEY
     policies = base_dir / "policies"
     if "policies" not in config.get("routing", {}) and not policies.exists():
@@ -103,6 +107,8 @@ def running_sidecar(
         (policies / "20-explicit-model.yaml").write_text(EXPLICIT_MODEL_POLICY)
     settings = parse_settings(config, base_dir=base_dir)
     runtime = build_runtime(settings, load_plugins(settings.plugins.disabled, None, plugins))
+    if configure is not None:
+        configure(runtime)
     config_ = uvicorn_config(runtime, "127.0.0.1", 0, log_level="warning")
     with ServerThread(config_) as server:
         yield server

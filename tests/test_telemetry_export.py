@@ -1,0 +1,84 @@
+"""Which exporters the OTEL_* variables ask for, and the errors that name a wrong one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+from sidecar.errors import ConfigError
+from sidecar.settings import parse_settings
+from sidecar.telemetry import NO_TELEMETRY, from_environment
+from sidecar.telemetry.export import exporters_from_environment
+
+from .support import DEMO_CONFIG
+
+
+def test_nothing_configured_means_no_telemetry_at_all() -> None:
+    assert exporters_from_environment(2.0, {}) is None
+    assert exporters_from_environment(2.0, {"OTEL_SERVICE_NAME": "x"}) is None
+
+
+def test_an_endpoint_turns_on_otlp_over_http_for_both_signals() -> None:
+    exporters = exporters_from_environment(2.0, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+    assert exporters is not None
+    assert [type(e) for e in exporters.spans] == [OTLPSpanExporter]
+    assert [type(e) for e in exporters.metrics] == [OTLPMetricExporter]
+
+
+def test_a_signal_endpoint_turns_on_only_that_signal() -> None:
+    env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}
+    exporters = exporters_from_environment(2.0, env)
+    assert exporters is not None
+    assert len(exporters.spans) == 1
+    assert exporters.metrics == []
+
+
+def test_exporters_named_explicitly_and_grpc() -> None:
+    env = {
+        "OTEL_TRACES_EXPORTER": "console,otlp",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+    }
+    exporters = exporters_from_environment(2.0, env)
+    assert exporters is not None
+    assert [type(e) for e in exporters.spans] == [ConsoleSpanExporter, GrpcSpans]
+    assert exporters.metrics == []
+
+
+def test_sdk_disabled_wins() -> None:
+    env = {"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}
+    assert exporters_from_environment(2.0, env) is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"OTEL_TRACES_EXPORTER": "zipkin"},
+            "OTEL_TRACES_EXPORTER: unsupported exporter 'zipkin' (supported: otlp, console, none)",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
+            "OTEL_EXPORTER_OTLP_PROTOCOL: unsupported protocol 'http/json' "
+            "(supported: http/protobuf, grpc)",
+        ),
+    ],
+)
+def test_a_wrong_variable_is_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        exporters_from_environment(2.0, env)
+    assert message in str(caught.value)
+
+
+def test_from_environment_is_free_without_exporters(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER"):
+        monkeypatch.delenv(name, raising=False)
+    settings = parse_settings(DEMO_CONFIG, base_dir=tmp_path)
+    assert from_environment(settings, router=None) is NO_TELEMETRY  # type: ignore[arg-type]
