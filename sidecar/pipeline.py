@@ -121,6 +121,8 @@ class Pipeline:
         routing = runtime.settings.routing
         exchange.request = request
         exchange.decision = decision = runtime.router.decide(request, headers)
+        if decision.failed_classifiers or decision.policy_errors:
+            exchange.trace.decided(decision)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + routing.deadline_seconds
         remaining = self._targets(decision)

@@ -40,6 +40,10 @@ class Decision:
     """Every attempt must stay on `on_prem` providers."""
     boundary_reason: str | None = None
     """Why the request is confidential, for the client's error and the logs."""
+    failed_classifiers: tuple[str, ...] = ()
+    """Classifiers that raised or overran their budget on this request (signal lost)."""
+    policy_errors: tuple[tuple[str, str], ...] = ()
+    """(policy, error) for each policy whose `when` failed on this request."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,10 @@ class PolicyRouter:
         verdict = policy_set.first_match(activation)
         decision = decide_route(verdict.policy, request.model, self.settings)
         decision = self._boundary(decision, signals, failed)
+        if failed or verdict.errors:  # rare: kept off the common path
+            decision = dataclasses.replace(
+                decision, failed_classifiers=tuple(failed), policy_errors=verdict.errors
+            )
         return Evaluation(decision, verdict, activation, policy_set, tuple(failed))
 
     def _boundary(

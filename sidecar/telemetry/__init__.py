@@ -17,7 +17,7 @@ from ..record import RequestRecord
 from ..settings import Settings
 
 if TYPE_CHECKING:
-    from ..routing import PolicyRouter
+    from ..routing import Decision, PolicyRouter
 
 NO_HEADERS: Mapping[str, str] = {}
 
@@ -48,6 +48,10 @@ class RequestTrace(Protocol):
 
     def stream_chunk(self, chunk: Mapping[str, Any]) -> None:
         """A chunk of the streamed answer passed (only called when `captures_content`)."""
+        ...
+
+    def decided(self, decision: Decision) -> None:
+        """The routing decision (only called when a classifier or a policy failed)."""
         ...
 
     def finish(self, record: RequestRecord) -> None:
@@ -83,6 +87,9 @@ class _NoTrace:
         return None
 
     def stream_chunk(self, chunk: Mapping[str, Any]) -> None:
+        return None
+
+    def decided(self, decision: Decision) -> None:
         return None
 
     def finish(self, record: RequestRecord) -> None:

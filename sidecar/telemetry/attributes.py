@@ -54,6 +54,14 @@ SIDECAR_FALLBACK_REASON: Final = "sidecar.fallback.reason"
 SIDECAR_CONFIDENTIAL: Final = "sidecar.confidential"
 SIDECAR_BREAKER_STATE: Final = "sidecar.breaker.state"
 SIDECAR_OUTCOME: Final = "sidecar.outcome"
+SIDECAR_CLASSIFIER: Final = "sidecar.classifier"
+SIDECAR_ERROR: Final = "sidecar.error"
+
+# Span events on the server span
+EVENT_CLASSIFIER_FAILED: Final = "sidecar.classifier.failed"
+"""A classifier raised or overran its budget: its signal is missing for this request."""
+EVENT_POLICY_FAILED: Final = "sidecar.policy.failed"
+"""A policy's `when` failed to evaluate (a confidential one then applies: fail closed)."""
 
 # Metrics
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"

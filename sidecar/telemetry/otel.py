@@ -36,7 +36,7 @@ from . import attributes as a
 from .export import Exporters
 
 if TYPE_CHECKING:
-    from ..routing import PolicyRouter
+    from ..routing import Decision, PolicyRouter
 
 logger = logging.getLogger("sidecar")
 
@@ -291,6 +291,14 @@ class _Trace:
                 content = delta.get("content") if isinstance(delta, dict) else None
                 if isinstance(content, str):
                     self._chunks.append(content)
+
+    def decided(self, decision: Decision) -> None:
+        for name in decision.failed_classifiers:
+            self._server.add_event(a.EVENT_CLASSIFIER_FAILED, {a.SIDECAR_CLASSIFIER: name})
+        for policy, error in decision.policy_errors:
+            self._server.add_event(
+                a.EVENT_POLICY_FAILED, {a.SIDECAR_POLICY: policy, a.SIDECAR_ERROR: error}
+            )
 
     def finish(self, record: RequestRecord) -> None:
         t = self._t

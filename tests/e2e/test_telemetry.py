@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
 import pytest
@@ -18,6 +18,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from sidecar import hookimpl
+from sidecar.classifier import Prompt
 from sidecar.runtime import Runtime
 from sidecar.telemetry import attributes as a
 from sidecar.telemetry.otel import OpenTelemetry
@@ -80,6 +82,24 @@ def collected() -> Collected:
     return Collected()
 
 
+class Flaky:
+    """A classifier that fails on prompts that ask it to."""
+
+    name = "flaky"
+    outputs: ClassVar[dict[str, str]] = {"ok": "bool"}
+
+    def classify(self, prompt: Prompt) -> dict[str, Any]:
+        if "explode" in prompt.text:
+            raise RuntimeError("exploded")
+        return {"ok": True}
+
+
+class FlakyPlugin:
+    @hookimpl
+    def register_classifiers(self) -> Flaky:
+        return Flaky()
+
+
 @pytest.fixture(scope="module")
 def server(
     upstream_server: tuple[FakeUpstream, ServerThread],
@@ -90,6 +110,7 @@ def server(
     with running_sidecar(
         sidecar_config(upstream.url),
         tmp_path_factory.mktemp("telemetry"),
+        (("flaky", FlakyPlugin()),),
         configure=collected.install(),
     ) as s:
         yield s
@@ -316,3 +337,14 @@ def test_prompt_and_answer_text_only_when_the_operator_opts_in(
     assert all(outputs)
     assert len(outputs) == 2
     assert SECRET_PROMPT in str(dict(streamed.attributes or {})[a.GEN_AI_INPUT_MESSAGES])
+
+
+def test_a_failed_classifier_leaves_a_span_event(
+    server: ServerThread, telemetry: Collected
+) -> None:
+    sdk(server).chat.completions.create(
+        model="light", messages=[{"role": "user", "content": "please explode"}]
+    )
+    (span,) = telemetry.server_spans()
+    events = [(e.name, dict(e.attributes or {})) for e in span.events]
+    assert events == [(a.EVENT_CLASSIFIER_FAILED, {a.SIDECAR_CLASSIFIER: "flaky"})]
