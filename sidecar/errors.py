@@ -154,7 +154,10 @@ def upstream_status_error(
     error = payload.get("error") if isinstance(payload, dict) else None
     if isinstance(error, dict):
         message = str(error.get("message") or "")
-        error_type = str(error.get("type") or error.get("status") or error_type)
+        # Google and Azure put a status in `status` (a string, or Azure's number) and
+        # leave `type` empty; a number is no error type a client could check.
+        named = error.get("type") or error.get("status")
+        error_type = named if isinstance(named, str) and not named.isdigit() else error_type
         param = _optional_str(error.get("param"))
         code = _optional_str(error.get("code"))
     elif isinstance(error, str):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
@@ -170,6 +171,21 @@ class Endpoint:
         )
 
 
+RETRY_AFTER_MS = ("retry-after-ms", "x-ms-retry-after-ms")
+
+
 def _passed_on(response: httpx.Response) -> dict[str, str]:
+    """`Retry-After`, the one upstream header a client may need. OpenAI and Azure may give
+    the wait only in milliseconds (`retry-after-ms`, as the OpenAI SDK honours it): that
+    becomes whole seconds, rounded up, so the client and the core read one header."""
     retry_after = response.headers.get("retry-after")
-    return {"retry-after": retry_after} if retry_after else {}
+    if retry_after:
+        return {"retry-after": retry_after}
+    for name in RETRY_AFTER_MS:
+        try:
+            milliseconds = float(response.headers.get(name, ""))
+        except ValueError:
+            continue
+        if math.isfinite(milliseconds) and milliseconds >= 0:
+            return {"retry-after": str(math.ceil(milliseconds / 1000))}
+    return {}

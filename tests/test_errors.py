@@ -302,3 +302,10 @@ def test_config_error_lists_every_problem_with_its_path() -> None:
 def test_config_error_without_source() -> None:
     exc = ConfigError([ConfigProblem("a.b", "bad")])
     assert str(exc) == "1 configuration error(s):\n  a.b: bad"
+
+
+def test_a_numeric_status_is_not_taken_for_the_error_type() -> None:
+    body = b'{"error": {"code": "429", "message": "slow down", "type": null, "status": 429}}'
+    assert upstream_status_error(429, body, "azure").error_type == "invalid_request_error"
+    google = b'{"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}}'
+    assert upstream_status_error(503, google, "gemini").error_type == "UNAVAILABLE"

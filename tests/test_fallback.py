@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from sidecar.errors import (
@@ -11,6 +12,7 @@ from sidecar.errors import (
 )
 from sidecar.fallback import retry_after, retryable, within_boundary
 from sidecar.provider import Target
+from sidecar.upstream import _passed_on
 
 
 def status_error(status: int, headers: dict[str, str] | None = None) -> UpstreamStatusError:
@@ -55,3 +57,20 @@ def test_the_data_boundary() -> None:
     assert within_boundary(cloud, confidential=False)
     assert not within_boundary(cloud, confidential=True)
     assert within_boundary(home, confidential=True)
+
+
+@pytest.mark.parametrize(
+    ("headers", "passed_on"),
+    [
+        ({"retry-after": "3"}, {"retry-after": "3"}),
+        ({"retry-after-ms": "1500"}, {"retry-after": "2"}),
+        ({"x-ms-retry-after-ms": "200"}, {"retry-after": "1"}),
+        ({"retry-after": "7", "retry-after-ms": "100"}, {"retry-after": "7"}),
+        ({"retry-after-ms": "soon"}, {}),
+        ({}, {}),
+    ],
+)
+def test_a_wait_in_milliseconds_is_passed_on_as_retry_after(
+    headers: dict[str, str], passed_on: dict[str, str]
+) -> None:
+    assert _passed_on(httpx.Response(429, headers=headers)) == passed_on
