@@ -33,6 +33,7 @@ DEFAULT_PLUGINS = (
     "sidecar.classifiers.tokens",
     "sidecar.providers.anthropic",
     "sidecar.providers.demo",
+    "sidecar.providers.gemini",
     "sidecar.providers.openai",
 )
 

@@ -194,7 +194,8 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         (
             "models.a.price.inptu",
             1,
-            "models.a.price.inptu: unknown key (expected one of: cache_write, cached_input, input, output)",
+            "models.a.price.inptu: unknown key "
+            "(expected one of: cache_write, cached_input, input, output)",
         ),
         (
             "routing.default",
