@@ -11,7 +11,10 @@ from sidecar.cost import Pricing, cost_usd
 from sidecar.errors import ConfigError
 from sidecar.prices import BUNDLED, Price, bundled_price
 from sidecar.provider import Usage
+from sidecar.providers import anthropic, gemini
 from sidecar.settings import parse_settings
+
+from .support import fixture_json
 
 
 def test_cost_prices_fresh_cached_and_cache_written_input_apart() -> None:
@@ -96,3 +99,54 @@ def test_pricing_gives_cost_baseline_and_savings(tmp_path: Path) -> None:
     assert costs.savings_usd == pytest.approx(50 - 0.75)
     assert pricing.costs("cheap", None) is None  # no usage reported: unknown, not free
     assert pricing.costs(None, Usage(1, 1)) is None
+
+
+def test_cost_from_anthropic_usage_counts_cache_reads_and_writes() -> None:
+    message = {
+        **anthropic_message(),
+        "usage": {
+            "input_tokens": 100,
+            "cache_read_input_tokens": 1_000,
+            "cache_creation_input_tokens": 200,
+            "output_tokens": 50,
+        },
+    }
+    _, usage = anthropic.to_chat_completion(message)
+    price = BUNDLED["claude-sonnet-4"]  # 3 in, 15 out, 0.30 cache read, 3.75 cache write
+    expected = (100 * 3 + 1_000 * 0.30 + 200 * 3.75 + 50 * 15) / 1e6
+    assert cost_usd(usage, price) == pytest.approx(expected)
+
+
+def test_cost_from_gemini_usage_counts_cached_content_and_thoughts() -> None:
+    response = {
+        "candidates": [
+            {"content": {"role": "model", "parts": [{"text": "hi"}]}, "finishReason": "STOP"}
+        ],
+        "usageMetadata": {
+            "promptTokenCount": 1_000,
+            "cachedContentTokenCount": 800,
+            "candidatesTokenCount": 40,
+            "thoughtsTokenCount": 60,
+        },
+    }
+    _, usage = gemini.to_chat_completion(response, "gemini-2.5-flash")
+    price = BUNDLED["gemini-2.5-flash"]  # 0.30 in, 2.50 out, 0.075 cached
+    expected = (200 * 0.30 + 800 * 0.075 + 100 * 2.50) / 1e6
+    assert cost_usd(usage, price) == pytest.approx(expected)
+
+
+def test_cost_from_openai_usage_counts_cached_prompt_tokens() -> None:
+    usage = Usage.from_openai(
+        {
+            "prompt_tokens": 2_000,
+            "completion_tokens": 10,
+            "prompt_tokens_details": {"cached_tokens": 1_024},
+        }
+    )
+    assert usage is not None
+    price = BUNDLED["gpt-4o-mini"]  # 0.15 in, 0.60 out, 0.075 cached
+    assert cost_usd(usage, price) == pytest.approx((976 * 0.15 + 1_024 * 0.075 + 10 * 0.6) / 1e6)
+
+
+def anthropic_message() -> dict[str, Any]:
+    return dict(fixture_json("anthropic/message.json"))
