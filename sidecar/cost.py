@@ -8,8 +8,10 @@ savings are what routing saved against sending everything there. A request witho
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+from .plugins import Plugins
 from .prices import Price
 from .provider import Usage
 from .settings import Settings
@@ -57,3 +59,23 @@ class Pricing:
             return None
         baseline = cost_usd(usage, self._baseline) if self._baseline is not None else None
         return Costs(cost_usd(usage, self._prices[model_id]), baseline)
+
+
+def price_models(settings: Settings, plugins: Plugins) -> Settings:
+    """Settings whose unpriced models carry what a `model_price` plugin says, if one does.
+
+    Precedence: `price:` in sidecar.yaml, then plugins, then the bundled list prices."""
+    models = dict(settings.models)
+    for model_id, model in settings.models.items():
+        if model.price_source == "config" or model.provider not in settings.providers:
+            continue
+        provider = settings.providers[model.provider]
+        for plugin, price in plugins.call_each("model_price", model=model, provider=provider):
+            if not isinstance(price, Price):
+                plugins.fail(plugin, "model_price", f"returned {price!r}, not a Price")
+                continue
+            models[model_id] = dataclasses.replace(
+                model, price=price, price_source=f"plugin {plugin}"
+            )
+            break
+    return dataclasses.replace(settings, models=models)

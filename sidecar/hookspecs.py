@@ -16,9 +16,10 @@ import pluggy
 
 from .classifier import Classifier
 from .errors import RequestFailed
+from .prices import Price
 from .provider import ProviderKind, Target
 from .record import RequestRecord
-from .settings import Settings
+from .settings import ModelSettings, ProviderSettings, Settings
 
 if TYPE_CHECKING:
     from .routing import Decision
@@ -80,6 +81,17 @@ def choose_fallback(
     to the next plugin. The default (trylast) takes the first of `remaining`. The core
     checks every target returned: one outside the data boundary (a confidential request
     to a provider without `on_prem`) or whose breaker is open is never called.
+    """
+
+
+@hookspec(firstresult=True)
+def model_price(model: ModelSettings, provider: ProviderSettings) -> Price | None:
+    """Price a model that sidecar.yaml gives no `price:` for.
+
+    Called once per such model at start-up, before the bundled list prices are consulted.
+    `model.name` is the upstream model name, `provider.kind` the provider kind. Return a
+    `sidecar.prices.Price` (USD per million tokens), or None to leave the model to the next
+    plugin and then to the bundled table. Prices written in sidecar.yaml always win.
     """
 
 

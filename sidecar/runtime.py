@@ -15,7 +15,7 @@ import httpx
 
 from .activation import config_maps, sample_request
 from .cel import Environment, resolve_engine
-from .cost import Pricing
+from .cost import Pricing, price_models
 from .errors import ConfigError, ConfigProblem
 from .plugins import Plugins
 from .provider import Provider, ProviderKind
@@ -130,6 +130,7 @@ def build_runtime(settings: Settings, plugins: Plugins) -> Runtime:
 
     Raises ConfigError or PolicyError listing every problem.
     """
+    settings = price_models(settings, plugins)
     router = build_router(settings, plugins)
     kinds = provider_kinds(plugins)
     problems, missing_secrets = check_providers(settings, kinds)

@@ -125,8 +125,8 @@ class ModelSettings:
     name: str
     price: Price = field(default_factory=Price)
     price_source: str = "config"
-    """Where `price` comes from: "config", "bundled" (the list price of a known model) or
-    "none" (not configured and not known: costs count as zero)."""
+    """Where `price` comes from: "config", "plugin <name>" (a `model_price` plugin),
+    "bundled" (the list price of a known model) or "none" (costs count as zero)."""
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,12 @@ from sidecar import (
     hookimpl,
 )
 from sidecar.classifier import Prompt
+from sidecar.prices import Price
+from sidecar.settings import ModelSettings
 
 from ..fake_upstream import FakeUpstream
 from ..support import ServerThread
-from .conftest import EXPLICIT_MODEL_POLICY, running_sidecar, sdk, sidecar_config
+from .conftest import EXPLICIT_MODEL_POLICY, Recorder, running_sidecar, sdk, sidecar_config
 
 HELLO = [{"role": "user", "content": "hi"}]
 
@@ -233,3 +235,36 @@ def test_hook_register_classifiers(tmp_path: Path) -> None:
     assert explained["signals"]["shouting"] == {"loud": False, "ratio": 0.0}
     assert explained["failed_classifiers"] == ["broken"]
     assert explained["failed_closed"] is True
+
+
+def test_hook_model_price(
+    tmp_path: Path, upstream_server: tuple[FakeUpstream, ServerThread]
+) -> None:
+    asked: list[tuple[str, str]] = []
+
+    class PriceList:
+        @hookimpl
+        def model_price(self, model: ModelSettings, provider: ProviderSettings) -> Price | None:
+            asked.append((model.name, provider.kind))
+            return Price(input=1.0, output=2.0) if model.name == "loose-upstream-name" else None
+
+    class Broken:
+        @hookimpl
+        def model_price(self) -> str:
+            return "cheap"
+
+    _, upstream = upstream_server
+    recorder = Recorder()
+    plugins = (("price-list", PriceList()), ("broken", Broken()), ("recorder", recorder))
+    with running_sidecar(sidecar_config(upstream.url), tmp_path, plugins) as sidecar:
+        sdk(sidecar).chat.completions.create(model="loose", messages=HELLO)
+        (record,) = recorder.wait(1)
+        failed = httpx.get(f"{sidecar.url}/-/plugins").json()["failed"]
+    # Configured prices are never asked about; the plugin's price is what the request cost.
+    assert sorted(asked) == [("loose-upstream-name", "openai"), ("onprem-demo", "demo")]
+    assert record.cost_usd == pytest.approx((19 * 1.0 + 10 * 2.0) / 1e6)
+    assert {
+        "plugin": "broken",
+        "stage": "model_price",
+        "error": "returned 'cheap', not a Price",
+    } in failed
