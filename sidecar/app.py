@@ -55,6 +55,7 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/-/plugins", endpoints.plugins, methods=["GET"]),
         Route("/-/policies", endpoints.policies, methods=["GET"]),
         Route("/-/explain", endpoints.explain, methods=["POST"]),
+        Route("/-/stats", endpoints.stats, methods=["GET"]),
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: on_http_error}

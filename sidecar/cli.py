@@ -1,4 +1,4 @@
-"""The `sidecar` command: serve | check | explain | test | eval | plugins."""
+"""The `sidecar` command: serve | check | explain | test | eval | plugins | report."""
 
 from __future__ import annotations
 
@@ -8,17 +8,22 @@ import json
 import logging
 import math
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
 from .cel import CelError
+from .cost import price_models
 from .errors import ConfigError, InvalidRequest
 from .evaluation import DEFAULT_OUTPUT_TOKENS, evaluate, read_rows
 from .evaluation import render as render_report
 from .explain import chat_request, explain, load_cases, render, run_case
+from .ledger import LedgerError
 from .plugins import Plugins, load_plugins
 from .policies import PolicyError
+from .report import DEFAULT_SINCE, parse_since, summarize
+from .report import render as render_usage
 from .routing import PolicyRouter
 from .runtime import build_router, build_runtime, check_providers, provider_kinds
 from .settings import Settings, config_path, load_settings
@@ -104,7 +109,32 @@ def _parser() -> argparse.ArgumentParser:
     _common(plugins)
     plugins.add_argument("--format", choices=["table", "json"], default="table")
     plugins.set_defaults(run=_plugins)
+
+    report = commands.add_parser(
+        "report", help="requests, tokens, cost and savings per tier, from the usage ledger"
+    )
+    report.add_argument(
+        "--config", help="configuration file (default: $SIDECAR_CONFIG, else ./sidecar.yaml)"
+    )
+    report.add_argument(
+        "--ledger", type=Path, help="ledger file (default: ledger.path of the configuration)"
+    )
+    report.add_argument(
+        "--since",
+        type=_since,
+        default=DEFAULT_SINCE,
+        help=f"30m, 24h, 7d, an ISO 8601 time (UTC by default) or 'all' (default {DEFAULT_SINCE})",
+    )
+    report.add_argument("--format", choices=["table", "json"], default="table")
+    report.set_defaults(run=_report)
     return parser
+
+
+def _since(text: str) -> float | None:
+    try:
+        return parse_since(text, time.time())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -117,7 +147,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _load(args: argparse.Namespace) -> tuple[Settings, Plugins]:
     settings = load_settings(config_path(args.config))
     plugins = load_plugins(settings.plugins.disabled, args.plugins_dir)
-    return settings, plugins
+    return price_models(settings, plugins), plugins
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -245,3 +275,14 @@ def _plugins(args: argparse.Namespace) -> int:
     for failure in described["failed"]:
         print(f"{failure['plugin']}  FAILED at {failure['stage']}: {failure['error']}")
     return 1 if described["failed"] else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    path = args.ledger or load_settings(config_path(args.config)).ledger.path
+    try:
+        summary = summarize(path, args.since)
+    except LedgerError as exc:
+        print(f"sidecar: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, indent=2) if args.format == "json" else render_usage(summary))
+    return 0

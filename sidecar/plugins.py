@@ -35,6 +35,7 @@ DEFAULT_PLUGINS = (
     "sidecar.providers.demo",
     "sidecar.providers.gemini",
     "sidecar.providers.openai",
+    "sidecar.ledger",
 )
 
 logger = logging.getLogger("sidecar.plugins")
@@ -122,9 +123,7 @@ def load_plugins(
         manager.set_blocked(name)
 
     for module_name in DEFAULT_PLUGINS:
-        _register(
-            plugins, module_name, "built-in", lambda m=module_name: importlib.import_module(m)
-        )
+        _register(plugins, module_name, "built-in", lambda m=module_name: _builtin(m))
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         _register(plugins, entry_point.name, f"entry point {entry_point.value}", entry_point.load)
     if plugins_dir is not None:
@@ -135,6 +134,14 @@ def load_plugins(
     _drop_unknown_hooks(plugins)
     manager.check_pending()
     return plugins
+
+
+def _builtin(module_name: str) -> object:
+    """The module, or what its `create_plugin()` returns: a built-in that keeps state gets a
+    fresh object per app, so two apps in one process (tests) never share it."""
+    module = importlib.import_module(module_name)
+    create = getattr(module, "create_plugin", None)
+    return create() if callable(create) else module
 
 
 def _register(plugins: Plugins, name: str, source: str, load: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -14,8 +15,10 @@ from starlette.types import Receive, Scope, Send
 
 from .errors import InvalidRequest, PayloadTooLarge, RequestFailed, error_body, error_json
 from .explain import explain
+from .ledger import LedgerError, ledger_of
 from .pipeline import Exchange, Pipeline
 from .provider import Completion, StreamChunk
+from .report import DEFAULT_SINCE, parse_since, summarize
 from .routing import model_listing
 from .runtime import Runtime
 from .wire import sse
@@ -92,6 +95,26 @@ class Endpoints:
             return JSONResponse(explain(self.runtime.router, chat, request.headers))
         except RequestFailed as exc:
             return Response(error_json(exc), exc.status_code, media_type="application/json")
+
+    async def stats(self, request: Request) -> Response:
+        """The `sidecar report` summary of the usage ledger, live (`?since=24h`)."""
+        ledger = ledger_of(self.runtime.plugins)
+        if ledger is None:
+            return http_error(
+                503,
+                "The usage ledger is not running (ledger.enabled is false, or it failed to "
+                "open: see /-/plugins), so there are no statistics to serve.",
+            )
+        try:
+            since = parse_since(request.query_params.get("since", DEFAULT_SINCE), time.time())
+        except ValueError as exc:
+            return http_error(400, f"since: {exc}")
+        await asyncio.to_thread(ledger.flush)  # the rows of requests answered until now
+        try:
+            summary = await asyncio.to_thread(summarize, ledger.path, since)
+        except LedgerError as exc:
+            return http_error(503, str(exc))
+        return JSONResponse({**summary, "ledger_stats": ledger.stats()})
 
     def _headers(self, exchange: Exchange) -> dict[str, str]:
         headers = {"x-sidecar-request-id": exchange.request_id}
