@@ -179,6 +179,15 @@ def _check(args: argparse.Namespace) -> int:
             f"warning: plugin {failure.plugin} failed at {failure.stage}: {failure.error}",
             file=sys.stderr,
         )
+    for model in settings.models.values():
+        provider = settings.providers.get(model.provider)
+        if model.price_source == "none" and not (provider and provider.on_prem):
+            print(
+                f"warning: models.{model.id}.price: not configured, and {model.name!r} is not "
+                "a model with a known list price: its requests count as free in cost and "
+                "savings",
+                file=sys.stderr,
+            )
     if problems:
         raise ConfigError(problems, str(settings.path))
     router = build_router(settings, plugins)

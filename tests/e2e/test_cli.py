@@ -358,3 +358,21 @@ def test_the_example_policy_cases_pass() -> None:
     result = run_cli("test", "policies/tests/routing.yaml")
     assert result.returncode == 0, result.stdout
     assert " 0 failed" in result.stdout
+
+
+def test_check_warns_about_a_model_without_a_price(tmp_path: Path) -> None:
+    config = {
+        **DEMO_CONFIG,
+        "models": {
+            "small": {"provider": "cloud", "name": "gpt-4o-mini"},  # a bundled list price
+            "big": {"provider": "cloud", "name": "house-model-v2"},  # unknown: warned
+            "box": {"provider": "local"},  # on premises: free is expected
+        },
+    }
+    result = run_cli("check", "--config", str(write_config(tmp_path, config)))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if ".price:" in line]
+    assert warnings == [
+        "warning: models.big.price: not configured, and 'house-model-v2' is not a model with "
+        "a known list price: its requests count as free in cost and savings"
+    ]
