@@ -9,7 +9,7 @@ its outputs and their CEL types, so policies are checked against them when loade
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .wire.openai import prompt_text
@@ -27,6 +27,18 @@ class Prompt:
     last_user_text: str
     """The text of the last user message (the task being asked), or "" if none."""
     messages: Sequence[Mapping[str, Any]]
+    _utf8: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def utf8(self) -> bytes:
+        """`text` in UTF-8 (a lone surrogate, as JSON's "\\ud83d" decodes to, passed
+        through), encoded on first use: several classifiers read the bytes, and a 20 KB
+        prompt outside ASCII takes tens of microseconds to encode."""
+        data = self._utf8
+        if data is None:
+            data = self.text.encode("utf-8", "surrogatepass")
+            object.__setattr__(self, "_utf8", data)
+        return data
 
     @classmethod
     def from_messages(cls, messages: Sequence[Mapping[str, Any]]) -> Prompt:

@@ -4,7 +4,9 @@ its recall and false positives on the labelled dev set."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
+from typing import Any
 
 import pluggy
 import pytest
@@ -68,6 +70,9 @@ POSITIVES: list[tuple[str, str]] = [
     ("postal_address", "Zarnikova ulica 417"),
     ("postal_address", "Please send it to Λεωφόρος Αμπελακίων 22"),
     ("postal_address", "Kiannonkatu 98, Helsinki"),
+    ("postal_address", "I live at 4 Little Saint James Avenue now."),
+    ("postal_address", "please send it to Joaquin Suarez 2906"),
+    ("postal_address", "He has Suite 245 booked"),
     ("health", "Patient Record: David Brown. Diagnosis: Type 2 Diabetes. Medication: Metformin."),
     ("health", "Lab Results for Patient: Linda Green. Test: Blood Sugar Level, Result: 150 mg/dL."),
     ("health", "Medical Record for Anna Smith. Diagnosis: Asthma."),
@@ -172,6 +177,8 @@ NEGATIVES: list[str] = [
     "Gate 12 is closed, Terminal 5 at Heathrow, Room 101, go to Page 5.",
     "server 10.0.0.5 is down",
     "My order number is 987654321 and my ticket is #123456.",
+    "In October 1851 Paul Julius Reuter opened an office in London.",
+    "Mr. Webster, 28, of Springfield was there.",
     # Redaction tags, placeholder mailboxes and scp remotes.
     "My email address is [EMAIL_1], my phone is [PHONE_1], Address: [ADDRESS_1].",
     "[8:00 AM] [NAME_1]: Good morning, [NAME_2]!\n[8:01 AM] [NAME_2]: Morning!",
@@ -200,6 +207,38 @@ def test_versions_vs_ips() -> None:
     assert "ip_address" not in detect("release 203.45.198.2")
     assert "ip_address" not in detect("203.45.198.2.7")
     assert "ip_address" not in detect("198.51.100.7 is a documentation address")
+
+
+def test_speakers_need_a_bracketed_timestamp() -> None:
+    """Texts without `]` are scanned without the speaker branch: it could not match."""
+    lines = (
+        "[4:00 PM] Laura Green (Project Coordinator): Hi everyone.\n"
+        "[4:01 PM] Chris Black (Product Manager): Yes, Laura."
+    )
+    assert "person_name" in detect(lines)
+    assert "person_name" not in detect(lines.replace("[", "(").replace("]", ")"))
+
+
+def test_street_type_prefilter_agrees_with_each_word_count() -> None:
+    """One pattern says whether a street type follows a building number within three
+    words; it must match exactly where one of the patterns per word count does."""
+    rng = random.Random(5)
+    words = [
+        *("12", "4b", "1851", "Paul", "Julius", "park", "Park", "avenue", "Avenue", "st."),
+        *("St", "rd", "walk", "minutes", "Way", "the", "Old", "Mill", "creek", "Road,"),
+        *("rue", "de", "(x)", "'q'", "<a>", "straße", "Κάτι", "\n", "\t", ","),
+    ]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randrange(1, 12))) for _ in range(3000)]
+    texts += [row["messages"][-1]["content"] for row in dev_rows() if row["sensitive"]]
+    checked = 0
+    for text in texts:
+        z = text.encode("utf-8", "surrogatepass").translate(sensitive._LOWER_ZERO)
+        for at in range(len(z)):
+            if z[at] == 0x30:
+                each = any(p.match(z, at) for p in sensitive._STREET_AFTER)
+                assert (sensitive._ANY_STREET_AFTER.match(z, at) is not None) == each, text
+                checked += each
+    assert checked > 100
 
 
 def test_kinds_are_reported_together() -> None:
@@ -245,6 +284,12 @@ def test_hook_register_classifiers_returns_the_sensitive_classifier() -> None:
 def test_odd_text_does_not_break_it() -> None:
     for text in ("", "\x00", "\ud800 lone surrogate", "@" * 50, ":" * 50, "0" * 500, "é" * 99):
         assert isinstance(detect(text), dict)
+
+
+def dev_rows() -> list[dict[str, Any]]:
+    if not DEV.exists():
+        return []
+    return [json.loads(raw) for raw in DEV.read_text().splitlines()]
 
 
 def test_dev_set_recall_and_false_positives() -> None:

@@ -196,6 +196,26 @@ def test_translate_code_is_code() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # Two code marks and two indented lines.
+        ("What does this do?\n    import os\n    return os.getcwd()", True),
+        # Three code marks and three code punctuation marks.
+        ("Fix this: def f(x): return x; import os; y = {1: 2};", True),
+        # Four indented lines dense in code punctuation, whatever the marks.
+        ("Summarise:\n    a = {1;\n    b = {2;\n    c = {3;\n    d = {4;", True),
+        # Two marks are not enough with fewer than six punctuation marks and no indent.
+        ("Fix this: def f(x): return x; y = {1: 2};", False),
+        ("Is a<b and c>d here? import this; return that", False),
+        # Marks alone, with two punctuation marks, never make code.
+        ("Fix this: import os; print(x); y = 3;", False),
+    ],
+)
+def test_code_in_the_prompt(text: str, code: bool) -> None:
+    assert task.explain(text)[1].startswith("code in the prompt") is code
+
+
 def test_short_factual_question_is_light() -> None:
     for text in ("What is the capital of Peru?", "When did the Berlin Wall fall?"):
         assert tier_for(signals(text)) == "light"
@@ -231,6 +251,20 @@ def test_short_factual_question_is_light() -> None:
     ],
 )
 def test_language(language: str, text: str) -> None:
+    assert signals(text)["language"] == language
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("pl", "Łódź, Gdańsk"),
+        ("tr", "Şişli ğ"),
+        ("es", "ñandú"),
+        # As many letters of two languages: the one listed first in the table wins.
+        ("de", "Garçon Straße"),
+    ],
+)
+def test_language_from_letters_alone(language: str, text: str) -> None:
     assert signals(text)["language"] == language
 
 

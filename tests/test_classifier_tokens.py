@@ -231,6 +231,48 @@ def test_estimate_handles_lone_surrogates_and_controls() -> None:
     assert estimate_tokens("\x00\x1b[0m\x7f") >= 1
 
 
+def plain_estimate(text: str) -> int:
+    """The estimate counted one character at a time: what the sums in C must add up to."""
+    if not text:
+        return 0
+    leads = [b for b in text.encode("utf-8", "surrogatepass") if not 0x80 <= b < 0xC0]
+    units = sum(tokens._WEIGHTS[b] for b in leads)
+    starts = previous = 0
+    for b in leads:
+        flags = tokens._FLAGS[b]
+        starts += (flags & ~previous).bit_count()
+        previous = flags
+    return int(units * tokens._UNIT + starts * tokens.START_TOKENS + 0.5) or 1
+
+
+def test_estimate_is_the_plain_per_character_count() -> None:
+    """ASCII and other text, around and across checksum chunks, given as text or with its
+    UTF-8 (as `Prompt.utf8` hands it over)."""
+    alphabet = "abc XYZ 0123 \n\t.,;#@ éß жЖ 中文 かな 😀\ud83d"
+    rng = random.Random(3)
+    chunk = tokens._CHUNK
+    lengths = [1, 2, 7, chunk - 1, chunk, chunk + 1, 2 * chunk, 2 * chunk + 3, 5000]
+    for length in lengths:
+        for text in (
+            "".join(rng.choice("abc XYZ 0123\n.,;#@") for _ in range(length)),
+            "".join(rng.choice(alphabet) for _ in range(length)),
+            "z" * length,
+            "\u00e9" * length,
+        ):
+            expected = plain_estimate(text)
+            assert estimate_tokens(text) == expected
+            assert estimate_tokens(text, utf8=text.encode("utf-8", "surrogatepass")) == expected
+
+
+def test_prompt_utf8_is_reused_for_its_only_message() -> None:
+    text = "Grüße, 世界! \ud83d " * 50
+    prompt = Prompt.from_messages([{"role": "user", "content": text}])
+    assert prompt.utf8 == text.encode("utf-8", "surrogatepass")
+    assert prompt.utf8 is prompt.utf8  # encoded once
+    signals = TokensClassifier().classify(prompt)
+    assert signals["per_message"] == [message_tokens({"role": "user", "content": text})]
+
+
 def test_long_text_is_the_sum_of_its_parts() -> None:
     """Texts longer than one checksum chunk (1 KB) are summed chunk by chunk."""
     unit = "Tokens are counted in chunks, and chunks add up: 1, 22, 333. Переведи. 翻译。\n"

@@ -90,22 +90,31 @@ Known blind spots:
   `--token X` with a short value. Real-looking fake keys in examples are reported.
 - Non-ASCII digits; e-mail addresses with non-ASCII local parts.
 
-How it stays cheap (it runs on every request): the text is encoded once and mapped with
-`bytes.translate` (a C loop) into views of the same length: capitals as `A` and digits
-as `0` (the case view), lower case with digits as `0`, and token characters as `x`.
-Every pattern starts with a literal (`0`, `@`, `:`, `=`, a keyword) that `re` finds with
-a fast skip instead of trying each position, and runs over a view; some run over a
-reversed view, so that what precedes a number or an operator (a name, a key) is read
-after the literal. Word lists are compiled as tries. Python looks only at the few
-candidates (checksums, placeholders, context words). A text without a digit skips the
-number, address and token passes; a secret found by a key assignment or a password skips
-the token pass.
+How it stays cheap (it runs on every request): the text's UTF-8 (`Prompt.utf8`, encoded
+once for all classifiers) is mapped with `bytes.translate` (a C loop) into views of the
+same length: capitals as `A` and digits as `0` (the case view), lower case with digits as
+`0`, and token characters as `x`. Every pattern starts with a literal (`0`, `@`, `:`,
+`=`, a keyword) that `re` finds with a fast skip instead of trying each position, and
+runs over a view; some run over a reversed view, so that what precedes a number or an
+operator (a name, a key) is read after the literal. Word lists are compiled as tries.
+Python looks only at the few candidates (checksums, placeholders, context words). A text
+without a digit skips the number, address and token passes; a secret found by a key
+assignment or a password skips the token pass; a text without `]` has no chat speakers to
+look for after its colons; a long token that code repeats is judged once.
 
-What it costs (`bench/classifiers.py`, one core, Python 3.11, a loaded machine): about
-100 µs median on a 2 KB prompt and 650 µs on 20 KB. Roughly a third goes to the digit pass
-and the numbers it finds (labels, shapes, checksums), a fifth to the colon and `=` pass
-(about a microsecond per colon, whatever follows it), a tenth to building the views; the
-rest is the address, token, password and health passes, at about 1 ns per byte each.
+One pass per literal is the cheap way with `re`: an alternation of several literals has
+no fast skip, and `re` stops at every character that can start one of them. Joining the
+`=` and `:` passes into one pattern doubles their cost; the four keyword searches of the
+lower-case view as one pattern cost eight times as much.
+
+What it costs (`bench/classifiers.py`, one core, Python 3.11): about 100 µs median on a
+2 KB prompt and 590 µs on 20 KB. About 55 µs of the 2 KB figure is fixed, spent before
+any candidate is looked at: the views (5 µs) and two reversed views (2 µs each), the digit
+pass (10 µs: `re` stops at every digit), the colon pass (10 µs, one to two microseconds
+per colon whatever follows it), the name-before-number pass (6 µs), the token view and its
+search for a run of 20 (5 µs), and the `=`, password and health searches (2-4 µs each).
+The rest goes to the candidates: labels, shapes and checksums of numbers, street words,
+key values and long tokens.
 """
 
 from __future__ import annotations
@@ -193,8 +202,8 @@ class _Scan:
 
     __slots__ = ("b", "c", "hits", "person", "speakers", "z")
 
-    def __init__(self, text: str) -> None:
-        self.b = text.encode("utf-8", "surrogatepass")
+    def __init__(self, text: str, utf8: bytes | None) -> None:
+        self.b = utf8 if utf8 is not None else text.encode("utf-8", "surrogatepass")
         self.c = self.b.translate(_CASE_SHAPE)
         self.z = self.b.translate(_LOWER_ZERO)
         self.hits: dict[str, str] = {}
@@ -813,18 +822,37 @@ _WORD = rb"[^\s,;:()\[\]\"'<>]{1,30}"
 # After a building number, in the lower-case view: a street type within three words.
 # One pattern per number of words, so that a rejected short reading ("101 Park", park
 # being a street type) leaves the longer one ("101 Park Avenue") to be tried.
+_STREET_TYPE = _words(_SUFFIX_TYPES.replace("|", " ") + " " + _MORE_SUFFIX_TYPES)
 _STREET_AFTER = tuple(
     re.compile(
         rb"0{1,6}[a-z]?(?:[ /-]0{1,5}[a-z]?)?\s+((?:"
         + _WORD
         + rb"\s+){%d})(" % words
-        + _words(_SUFFIX_TYPES.replace("|", " ") + " " + _MORE_SUFFIX_TYPES)
+        + _STREET_TYPE
         + rb")(\.?)(?=[\s.,;:)]|$)"
     )
     for words in range(4)
 )
-# ... or, in the case view, a name and a house number ("5366 Pivovarská 276").
-_CAPITALISED = _UP + _REST + rb"*"
+# Whether any of them matches, in one try: most numbers before a capitalised word have no
+# street type after them ("In 1851 Paul Julius Reuter"). A word can only be followed by a
+# blank when it is taken whole, so the possessive forms match the same; nested optional
+# words are cheaper for `re` than a counted repeat of a group.
+_BLANK_WORD = _WORD + rb"+\s++"
+_ANY_STREET_AFTER = re.compile(
+    rb"0{1,6}[a-z]?(?:[ /-]0{1,5}[a-z]?)?\s++(?:"
+    + _BLANK_WORD
+    + rb"(?:"
+    + _BLANK_WORD
+    + rb"(?:"
+    + _BLANK_WORD
+    + rb")?)?)?"
+    + _STREET_TYPE
+    + rb"\.?(?=[\s.,;:)]|$)"
+)
+# ... or, in the case view, a name and a house number ("5366 Pivovarská 276"). A name is
+# only followed by a dot or a blank when it is taken whole: possessive, it is not retried
+# one letter shorter at each failed try.
+_CAPITALISED = _UP + _REST + rb"*+"
 _NUMBER_NAME_NUMBER = re.compile(
     rb"0{1,6}A?(?:[ /-]0{1,5}A?)? (" + _CAPITALISED + rb")\.?(?: " + _CAPITALISED + rb"\.?){0,2}"
     rb" 0{1,5}(?![0A-Za-z])"
@@ -876,16 +904,20 @@ _ADDRESS_PAIRS = frozenset(
     for second in seconds.split()
 )
 _PAIR_FIRSTS = frozenset(first for first, _second in _ADDRESS_PAIRS)
+# Every word that the checks of the words before a house number look for.
+_CONTEXT_WORDS = _STREET_PREFIXES | _ADDRESS_WORDS | _SEND_WORDS | _PAIR_FIRSTS
+_HOUSE_NUMBER_WORDS = frozenset((b"no", b"nr", "nº".encode()))
 
 
 def _building_number(scan: _Scan, start: int) -> None:
     """A building number at `start`: is a street type or name after it?"""
     b, c, z = scan.b, scan.c, scan.z
-    for pattern in _STREET_AFTER:
-        s = pattern.match(z, start)
-        if s is not None and _street_after(b, s):
-            scan.hit("postal_address", start, s.end())
-            return
+    if _ANY_STREET_AFTER.match(z, start) is not None:
+        for pattern in _STREET_AFTER:
+            s = pattern.match(z, start)
+            if s is not None and _street_after(b, s):
+                scan.hit("postal_address", start, s.end())
+                return
     t = _NUMBER_NAME_NUMBER.match(c, start)
     if t is not None and z[t.start(1) : t.end(1)] not in _NOT_STREETS:
         house = b[t.end() - 4 : t.end()]
@@ -950,11 +982,6 @@ def _name_number(scan: _Scan, start: int, end: int) -> bool:
     word = word.strip(b".,")
     if word in _NOT_STREETS and word not in (b"no", b"nr"):
         return False  # "June 3", "Windows 10", "In 1992"
-    before = _fold(z[max(0, start - 64) : start])
-    words = before.translate(None, b",:;()\"'").split()
-    if word in (b"no", b"nr", "nº".encode()):
-        # "Jl. Rajiman No. 669", "Strada Popescu Nr. 76": a house number after a street.
-        return not _STREET_PREFIXES.isdisjoint(words[-4:])
     if word in (b"apt", b"apartment", b"suite", b"ste", b"flat"):
         # "Apt. 12"; "Suite" needs two digits ("Creative Suite 6" is software).
         return word != b"suite" or end - start >= 8
@@ -963,9 +990,16 @@ def _name_number(scan: _Scan, start: int, end: int) -> bool:
         return _BOX_BEFORE.search(z[max(0, start - 16) : start]) is not None
     if word in _PLAIN_STREET_WORDS or _COMPOUND_TYPES.search(word):
         return True  # "Király u. 15", "Erzsébet tér 19", "Kiannonkatu 98"
+    before = _fold(z[max(0, start - 64) : start])
+    words = before.translate(None, b",:;()\"'").split()
+    if word in _HOUSE_NUMBER_WORDS:
+        # "Jl. Rajiman No. 669", "Strada Popescu Nr. 76": a house number after a street.
+        return not _STREET_PREFIXES.isdisjoint(words[-4:])
+    recent = words[-10:]
+    if _CONTEXT_WORDS.isdisjoint(recent):
+        return False  # no street prefix or address phrase among the words before
     if not _STREET_PREFIXES.isdisjoint(words[-3:]):
         return True  # "ul. Miła 53", "Rua do Arenque 1634", "Via Roma, 12"
-    recent = words[-10:]
     if not _ADDRESS_WORDS.isdisjoint(recent):
         return True  # "address:"
     if not comma and not _SEND_WORDS.isdisjoint(recent[-5:]):
@@ -1064,6 +1098,7 @@ def _long_tokens(scan: _Scan) -> None:
     b = scan.b
     t = b.translate(_TOKEN)
     need = b"x" * 20
+    cleared: set[bytes] = set()  # code repeats its long names: each is judged once
     i = t.find(need)
     while i >= 0:
         j = t.find(b" ", i)
@@ -1076,9 +1111,11 @@ def _long_tokens(scan: _Scan) -> None:
         if b"PRIVATE KEY" in b[max(0, i - 80) : i] and _PEM_HEADER.search(b, max(0, i - 80), i):
             scan.hit("secret", i, j)
             return
-        if _token_secret(run):
-            scan.hit("secret", i, j)
-            return
+        if run not in cleared:
+            if _token_secret(run):
+                scan.hit("secret", i, j)
+                return
+            cleared.add(run)
         i = t.find(need, j)
 
 
@@ -1099,9 +1136,10 @@ def _token_secret(run: bytes) -> bool:
         # A URL: only a random path segment right after a secret-named one counts.
         segments = run.split(b"/")
         for i in range(1, len(segments)):
+            if len(segments[i]) < 20:
+                continue
             prev = segments[i - 1].lower()
-            named = any(w in prev for w in _SECRET_PATH_WORDS)
-            if named and len(segments[i]) >= 20 and _random_body(segments[i]):
+            if any(w in prev for w in _SECRET_PATH_WORDS) and _random_body(segments[i]):
                 return True
         return False
     for part in _PARTS.split(run):
@@ -1158,34 +1196,50 @@ _OPERATOR_TAIL = (
 _EQUALS_REVERSED = re.compile(rb"=" + _OPERATOR_TAIL + rb")")
 _MEDICAL_FIELDS_REVERSED = _words(_MEDICAL_FIELDS, reverse=True)
 _SPEAKER_NAMES = rb"[a-z\x80-\xff'-]{2,20}+ [a-z\x80-\xff'-]{2,20}+ \][^\[\n]{1,24}+\["
-_COLON_REVERSED = re.compile(
-    rb":"
-    + _OPERATOR_TAIL
-    # A field, or a field "for Jane Doe" ("Prescription for Jane Doe:").
-    + rb"|(?P<med>(?:[a-z\x80-\xff'-]{2,20}+ (?:[a-z\x80-\xff'-]{2,20}+ )?rof "
-    + _MEDICAL_FIELDS_REVERSED
-    + rb"|"
-    + _MEDICAL_FIELDS_REVERSED
-    + rb"))(?![a-z])"
-    + rb"|(?P<patient>"
-    + _words(
-        "patient patient_name patient_id patient_card patient_record patient_file", reverse=True
+_NAME_WORD = rb"[a-z\x80-\xff'-]{2,20}+ "
+
+
+def _colon_reversed(*, speakers: bool) -> re.Pattern[bytes]:
+    return re.compile(
+        rb":"
+        + _OPERATOR_TAIL
+        # A field, or a field "for Jane Doe" ("Prescription for Jane Doe:").
+        + rb"|(?P<med>"
+        + _NAME_WORD
+        + rb"(?:"
+        + _NAME_WORD
+        + rb"rof |rof )"
+        + _MEDICAL_FIELDS_REVERSED
+        + rb"|"
+        + _MEDICAL_FIELDS_REVERSED
+        + rb")(?![a-z])"
+        + rb"|(?P<patient>"
+        + _words(
+            "patient patient_name patient_id patient_card patient_record patient_file",
+            reverse=True,
+        )
+        + rb")(?![a-z])"
+        + rb"|(?P<address>"
+        + _words("address adresse adres anschrift indirizzo direccion", reverse=True)
+        + rb")(?![a-z])"
+        # `curl -u user:password`: the user name, then the flag.
+        + rb"|(?P<userpass>[^\s:'\"@/]{1,64}+['\"]?[ \t]+(?:u-|resu--))"
+        # IPv6, from its last colon: at least three more groups.
+        + rb"|(?P<ipv6>[0a-f]{1,4}:(?:[0a-f]{0,4}:){1,6}[0a-f]{0,4})(?![0a-z:])"
+        # A chat line "[10:05 AM] Alice Brown (Designer):": a role, two names, a timestamp.
+        + (
+            rb"|(?P<speaker>\)[^(\n]{1,40}+\( " + _SPEAKER_NAMES + rb"|" + _SPEAKER_NAMES + rb")"
+            if speakers
+            else b""
+        )
+        + rb")"
     )
-    + rb")(?![a-z])"
-    + rb"|(?P<address>"
-    + _words("address adresse adres anschrift indirizzo direccion", reverse=True)
-    + rb")(?![a-z])"
-    # `curl -u user:password`: the user name, then the flag.
-    + rb"|(?P<userpass>[^\s:'\"@/]{1,64}+['\"]?[ \t]+(?:u-|resu--))"
-    # IPv6, from its last colon: at least three more groups.
-    + rb"|(?P<ipv6>[0a-f]{1,4}:(?:[0a-f]{0,4}:){1,6}[0a-f]{0,4})(?![0a-z:])"
-    # A chat line "[10:05 AM] Alice Brown (Designer):": a role, two names, a timestamp.
-    + rb"|(?P<speaker>\)[^(\n]{1,40}+\( "
-    + _SPEAKER_NAMES
-    + rb"|"
-    + _SPEAKER_NAMES
-    + rb"))"
-)
+
+
+# Speakers are read from a timestamp in brackets: a text without `]` has none, and is
+# scanned without that branch, the dearest one to fail at an ordinary "Label:".
+_COLON_REVERSED = _colon_reversed(speakers=True)
+_COLON_NO_SPEAKERS_REVERSED = _colon_reversed(speakers=False)
 _SECRET_NAME = re.compile(
     rb"""(?x)
     (?:pass(?:word|wd|phrase|code)?s?|pwd|_pw|^pw|secret|token|auth(?:orization)?
@@ -1212,7 +1266,7 @@ def _operators(scan: _Scan) -> None:
     if b"=" in b:
         passes.append(_EQUALS_REVERSED)
     if b":" in b:
-        passes.append(_COLON_REVERSED)
+        passes.append(_COLON_REVERSED if b"]" in b else _COLON_NO_SPEAKERS_REVERSED)
     if not passes:
         return
     rz = z[::-1]
@@ -1423,11 +1477,12 @@ def _speaker(scan: _Scan, m: re.Match[bytes], n: int) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def detect(text: str) -> dict[str, str]:
-    """Each kind found in `text`, with the first piece of text that shows it."""
+def detect(text: str, *, utf8: bytes | None = None) -> dict[str, str]:
+    """Each kind found in `text`, with the first piece of text that shows it. `utf8`, when
+    given, is `text` in UTF-8 (lone surrogates passed through), not encoded again."""
     if not text:
         return {}
-    scan = _Scan(text)
+    scan = _Scan(text, utf8)
     has_digits = b"0" in scan.c
     if has_digits:
         _numbers(scan)
@@ -1455,7 +1510,7 @@ class SensitiveClassifier:
     outputs: Mapping[str, str] = {"found": "bool", "kinds": "list"}
 
     def classify(self, prompt: Prompt) -> Mapping[str, Any]:
-        kinds = sorted(detect(prompt.text))
+        kinds = sorted(detect(prompt.text, utf8=prompt.utf8))
         return {"found": bool(kinds), "kinds": kinds}
 
 

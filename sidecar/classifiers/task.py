@@ -24,10 +24,11 @@ breaks): one counts the numbered and bulleted lines of the window when a rule or
 complexity needs them, the other those of the first OUTLINE characters of a long prompt of
 a mid-tier kind. Features that only some rules read (given material, numbers, steps) are
 computed on first use. Nothing reads past HEAD, TAIL and OUTLINE, so the cost does not
-grow with the prompt: the median is about 50 µs for 2 KB and for 20 KB prompts on one core
-of the benchmark machine (`bench/classifiers.py`; it was 70 µs). Most of that is splitting
-the two lines into words and looking them up, lowering and slicing the lines, and the
-substring searches of the rules (the phrase lists, code marks).
+grow with the prompt: the median is about 55 µs for 2 KB and 60 µs for 20 KB prompts on
+one core of the benchmark machine (`bench/classifiers.py`; it was 70 µs). Most of that is
+splitting the two lines into words and looking them up (about 0.1 µs a word), lowering and
+slicing the lines, and the substring searches of the rules (the phrase lists, code marks:
+about 0.4 µs each, whatever the phrase).
 
 Kinds, in the order their rules are tried (the first rule that matches wins)
 ---------------------------------------------------------------------------
@@ -647,6 +648,9 @@ _LETTERS: tuple[tuple[str, str], ...] = (
     ("de", "ß"),
     ("fr", "çœ"),
 )
+_LANGUAGE_OF_LETTER = {letter: lang for lang, letters in _LETTERS for letter in letters}
+_LANGUAGE_LETTERS = re.compile("[" + "".join(map(re.escape, _LANGUAGE_OF_LETTER)) + "]")
+"""Any of those letters, all found in one scan of the window (most are absent)."""
 _UKRAINIAN = ("\u0456", "\u0457", "\u0454", "\u0491")  # Ukrainian i, yi, ye, ghe
 _PERSIAN = ("پ", "چ", "ژ", "گ")
 _FULLWIDTH_QUESTION = "\uff1f"
@@ -1003,13 +1007,14 @@ class _Text:
         stub = self.stub = "def " in window and ('"""' in window or "'''" in window)
         has_code = stub or ("b" in classes and "```" in window)
         if not has_code and (code_punct >= 2 or "#" in tags or "\n    " in window):
-            marks = sum(map(window.__contains__, _CODE_MARKS))
+            # Code: three code marks and three code punctuation marks, or two marks and
+            # six punctuation marks or two indented lines, or four indented lines dense
+            # in punctuation. The marks (a substring search each) are looked for only when
+            # they can decide, and only until there are enough.
             indented = window.count("\n    ") + window.count("\n\t")
-            has_code = (
-                (marks >= 3 and code_punct >= 3)
-                or (marks >= 2 and (code_punct >= 6 or indented >= 2))
-                or (indented >= 4 and code_punct * 25 > size)
-            )
+            has_code = indented >= 4 and code_punct * 25 > size
+            if not has_code and (code_punct >= 3 or indented >= 2):
+                has_code = _has_marks(window, 2 if code_punct >= 6 or indented >= 2 else 3)
         self.has_code = has_code
         formula = "h" in classes or (
             code_punct * 40 > size and classes.count("0") * 10 > size and not has_code
@@ -1073,6 +1078,16 @@ class _Text:
         items = _LIST_ITEM.findall(self.text, 0, OUTLINE)
         bullets = items.count("")
         return self._steps(bullets, len(items) - bullets)
+
+
+def _has_marks(window: str, needed: int) -> bool:
+    """At least `needed` of the code marks occur in the window."""
+    for mark in _CODE_MARKS:
+        if mark in window:
+            needed -= 1
+            if not needed:
+                return True
+    return False
 
 
 def _first_line(text: str) -> str:
@@ -1361,12 +1376,14 @@ def _language(t: _Text) -> str:
     if _L in scripts or _V in scripts:  # Latin letters with diacritics
         best = [*sorted(scores.values(), reverse=True), 0.0, 0.0]
         if best[0] < 6 or best[0] < 2 * best[1]:  # function words do not settle it
-            window = t.window
-            for lang, letters in _LETTERS:
-                # Most letters are absent, and `in` costs much less than `count`.
-                found = sum([window.count(c) for c in letters if c in window])
-                if found:
-                    scores[lang] = scores.get(lang, 0.0) + 2.0 * found
+            letters: dict[str, int] = {}
+            for letter in _LANGUAGE_LETTERS.findall(t.window):
+                lang = _LANGUAGE_OF_LETTER[letter]
+                letters[lang] = letters.get(lang, 0) + 1
+            if letters:
+                for lang, _ in _LETTERS:  # in this order: it breaks ties
+                    if lang in letters:
+                        scores[lang] = scores.get(lang, 0.0) + 2.0 * letters[lang]
     for letter in set(scripts):
         lang = _SCRIPT_OF.get(letter, "")
         if not lang:
