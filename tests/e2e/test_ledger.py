@@ -17,7 +17,7 @@ from sidecar.cli import main
 
 from ..support import DEMO_CONFIG
 from .conftest import running_sidecar, sdk
-from .test_cli import Process, serving, write_config
+from .processes import Process, serving, write_config
 
 HELLO = [{"role": "user", "content": "hi"}]
 CLIENTS = 4

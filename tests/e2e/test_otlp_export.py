@@ -18,7 +18,7 @@ import rotel
 
 from ..support import DEMO_CONFIG
 from .conftest import sdk
-from .test_cli import serving, write_config
+from .processes import serving, write_config
 
 ROTEL = Path(rotel.__file__).parent / "rotel-agent"
 PROMPT = "telemetry-must-not-carry-this-prompt"
