@@ -4,16 +4,20 @@
     .venv/bin/python bench/run.py --quick    # CI smoke run: every request must succeed
 
 Needs `nginx` and `wrk` (Debian: `apt-get install -y nginx wrk`; `--delay-ms` also needs
-`libnginx-mod-http-echo`). nginx serves the OpenAI fixtures as a fake upstream; wrk loads
-the upstream directly, bench/passthrough.py in front of it, and the sidecar in front of it
-(configured by bench/sidecar.yaml). Each proxy runs pinned to core 1, wrk, nginx and this
-script to core 0. Plain and streamed requests are measured in two phases; each phase
-starts its own proxies, pointed at the upstream path that answers that way.
+`libnginx-mod-http-echo`) and the `rotel` package (the test extras). nginx serves the
+OpenAI fixtures as a fake upstream; wrk loads the upstream directly, bench/passthrough.py
+in front of it, and the sidecar in front of it (configured by bench/sidecar.yaml) twice:
+as it ships, exporting telemetry over OTLP to a real receiver (rotel's collector) and
+writing its usage ledger, and with telemetry off. Each proxy runs pinned to core 1; wrk,
+nginx, the receiver and this script to core 0. Plain and streamed requests are measured in
+two phases; each phase starts its own proxies, pointed at the upstream path that answers
+that way.
 
-Prints one table per phase: absolute figures and the ratio sidecar / pass-through. Exits
-1 if any request failed (non-2xx, socket error, timeout, malformed answer), 2 if a tool
-(or the echo module) is missing; it never fails on a time. See bench/README.md for what
-each figure means.
+Prints one table per phase: absolute figures, the ratio sidecar / pass-through and the
+ratio telemetry on / off. Exits 1 if any request failed (non-2xx, socket error, timeout,
+malformed answer) or telemetry did not reach the receiver, 2 if a tool (or the echo
+module) is missing; it never fails on a time. See bench/README.md for what each figure
+means.
 """
 
 from __future__ import annotations
@@ -44,7 +48,11 @@ REPO = BENCH.parent
 FIXTURES = REPO.parent / "shared" / "spec" / "fixtures" / "openai"
 CHAT_PATH = "/v1/chat/completions"
 PHASES = {"plain": "chat_completion.json", "stream": "chat_completion_stream.sse"}
-TARGETS = ("upstream", "pass-through", "sidecar")
+TARGETS = ("upstream", "pass-through", "sidecar", "sidecar-telemetry-off")
+PROXIES = TARGETS[1:]
+# Lines an OTLP exporter logs when spans or metrics did not reach the receiver.
+EXPORT_FAILED = ("Failed to export", "Transient error", "Exception while exporting")
+EXPORT_DROPPED = "Queue full, dropping"
 DISTURBED_PCT = 5  # a proxy's run is disturbed when other processes take this much of its core
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -139,11 +147,25 @@ class Server:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
 
 
-def spawn(name: str, command: list[str], workdir: Path) -> Server:
-    log = workdir / f"{name}.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
-    return Server(name, proc, log)
+def spawn(
+    name: str, command: list[str], workdir: Path, env: dict[str, str] | None = None, log: str = ""
+) -> Server:
+    log_path = workdir / f"{log or name}.log"
+    with log_path.open("ab") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env=env)
+    return Server(name, proc, log_path)
+
+
+def wait_listening(port: int, server: Server, seconds: float = 10) -> None:
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{server.name} exited:\n{server.tail()}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.01)
+    raise RuntimeError(f"{server.name} is not listening on {port}:\n{server.tail()}")
 
 
 # ---------------------------------------------------------------------------- requests
@@ -177,11 +199,11 @@ def answer_problem(phase: str, status: int, body: bytes) -> str | None:
 
 
 def start_and_wait(
-    name: str, command: list[str], workdir: Path, port: int, phase: str, body: bytes
+    name: str, proxy: Proxy, workdir: Path, port: int, phase: str, body: bytes
 ) -> tuple[Server, float]:
     """Spawn a proxy and poll it until it answers a chat request; seconds from spawn."""
     started = time.perf_counter()
-    server = spawn(name, command, workdir)
+    server = spawn(name, proxy.command, workdir, proxy.env, f"{name}-{phase}")
     deadline = started + 60
     while time.perf_counter() < deadline:
         if server.proc.poll() is not None:
@@ -378,7 +400,9 @@ class Context:
     policies: Path
     server_core: str | None
     client_core: str | None
+    otlp_endpoint: str = ""  # the receiver's OTLP/HTTP endpoint
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def start_upstream(ctx: Context, delay_ms: float, echo: Path | None, fixtures: Path) -> Server:
@@ -429,7 +453,29 @@ def echo_module() -> Path | None:
     return module if module.exists() else None
 
 
-def sidecar_config(ctx: Context, phase: str, port: int) -> Path:
+def rotel_agent() -> Path | None:
+    """The collector binary of the `rotel` package (in the test extras), if installed."""
+    try:
+        import rotel
+    except ImportError:
+        return None
+    agent = Path(rotel.__file__).parent / "rotel-agent"
+    return agent if agent.exists() else None
+
+
+def start_receiver(ctx: Context, agent: Path) -> Server:
+    """A real OTLP receiver that accepts everything and keeps nothing, on the client core."""
+    grpc_port, http_port = free_port(), free_port()
+    command = [str(agent), "start", "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}"]
+    command += ["--otlp-http-endpoint", f"127.0.0.1:{http_port}", "--exporter", "blackhole"]
+    server = spawn("otlp-receiver", pinned(ctx.client_core, command), ctx.workdir)
+    for port in (grpc_port, http_port):
+        wait_listening(port, server)
+    ctx.otlp_endpoint = f"http://127.0.0.1:{http_port}"
+    return server
+
+
+def sidecar_config(ctx: Context, phase: str, name: str, port: int) -> Path:
     config = yaml.safe_load((BENCH / "sidecar.yaml").read_text())
     config["server"]["port"] = port
     for provider in config["providers"].values():
@@ -437,22 +483,43 @@ def sidecar_config(ctx: Context, phase: str, port: int) -> Path:
             f"http://127.0.0.1:{ctx.upstream_port}{ctx.upstream_prefix}/{phase}/v1"
         )
     config["routing"]["policies"] = str(ctx.policies)
-    path = ctx.workdir / f"sidecar-{phase}.yaml"
+    config.setdefault("ledger", {})["path"] = str(ctx.workdir / f"ledger-{phase}-{name}.db")
+    path = ctx.workdir / f"{name}-{phase}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
-def proxy_commands(ctx: Context, phase: str, ports: dict[str, int]) -> dict[str, list[str]]:
+@dataclass
+class Proxy:
+    command: list[str]
+    env: dict[str, str]
+
+
+def proxies(ctx: Context, phase: str, ports: dict[str, int]) -> dict[str, Proxy]:
     upstream = f"http://127.0.0.1:{ctx.upstream_port}{ctx.upstream_prefix}/{phase}/v1"
     passthrough = [sys.executable, str(BENCH / "passthrough.py"), "--upstream", upstream]
-    config = sidecar_config(ctx, phase, ports["sidecar"])
-    sidecar = [sys.executable, "-m", "sidecar", "serve", "--config", str(config)]
-    return {
-        "pass-through": pinned(
-            ctx.server_core, [*passthrough, "--port", str(ports["pass-through"])]
-        ),
-        "sidecar": pinned(ctx.server_core, [*sidecar, "--log-level", "warning"]),
-    }
+    # Telemetry is on only when an OTEL_* variable asks: none leak in from this shell.
+    quiet = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    exporting = {**quiet, "OTEL_EXPORTER_OTLP_ENDPOINT": ctx.otlp_endpoint}
+    found = {"pass-through": Proxy([*passthrough, "--port", str(ports["pass-through"])], quiet)}
+    for name, env in (("sidecar", exporting), ("sidecar-telemetry-off", quiet)):
+        config = sidecar_config(ctx, phase, name, ports[name])
+        command = [sys.executable, "-m", "sidecar", "serve", "--config", str(config)]
+        found[name] = Proxy(command, env)
+    for proxy in found.values():
+        proxy.command = pinned(ctx.server_core, proxy.command)
+    return found
+
+
+def check_export(ctx: Context, phase: str, server: Server) -> None:
+    """Fail the run if the telemetry sidecar could not export; note spans it dropped."""
+    lines = server.log.read_text(errors="replace").splitlines()
+    failed = [line for line in lines if any(text in line for text in EXPORT_FAILED)]
+    if failed:
+        ctx.failures.append(f"{phase} {server.name}: telemetry export failed: {failed[0]}")
+    dropped = sum(EXPORT_DROPPED in line for line in lines)
+    if dropped:
+        ctx.notes.append(f"{phase}: the telemetry sidecar's span queue overflowed {dropped} times")
 
 
 def run_phase(ctx: Context, phase: str, upstream: Server) -> dict[str, Samples]:
@@ -460,8 +527,8 @@ def run_phase(ctx: Context, phase: str, upstream: Server) -> dict[str, Samples]:
     body = json.dumps(chat_request(stream=phase == "stream")).encode()
     body_file = ctx.workdir / f"{phase}.json"
     body_file.write_bytes(body)
-    ports = {"pass-through": free_port(), "sidecar": free_port()}
-    commands = proxy_commands(ctx, phase, ports)
+    ports = {name: free_port() for name in PROXIES}
+    commands = proxies(ctx, phase, ports)
     upstream_path = f"{ctx.upstream_prefix}/{phase}{CHAT_PATH}"
     urls = {
         "upstream": f"http://127.0.0.1:{ctx.upstream_port}{upstream_path}",
@@ -470,11 +537,9 @@ def run_phase(ctx: Context, phase: str, upstream: Server) -> dict[str, Samples]:
     result: dict[str, defaultdict[str, list[float]]] = {t: defaultdict(list) for t in TARGETS}
     servers = {"upstream": upstream}
     try:
-        for name, command in commands.items():
+        for name, proxy in commands.items():
             for attempt in range(plan.startups):
-                server, seconds = start_and_wait(
-                    name, command, ctx.workdir, ports[name], phase, body
-                )
+                server, seconds = start_and_wait(name, proxy, ctx.workdir, ports[name], phase, body)
                 result[name]["start_s"].append(seconds)
                 progress(f"{phase}: {name} answered {seconds:.2f} s after spawn")
                 if attempt < plan.startups - 1:
@@ -511,7 +576,7 @@ def run_phase(ctx: Context, phase: str, upstream: Server) -> dict[str, Samples]:
                             f"errors {load.errors}"
                         )
                     progress(
-                        f"{phase} rep {rep + 1}/{plan.reps} c={connections:<3} {target:<12} "
+                        f"{phase} rep {rep + 1}/{plan.reps} c={connections:<3} {target:<21} "
                         f"{load.rps:8.0f} req/s  p50 {load.p50_ms:7.2f} ms  "
                         f"{load.cpu_us:6.0f} us CPU/req  {load.errors or ''}"
                     )
@@ -530,6 +595,8 @@ def run_phase(ctx: Context, phase: str, upstream: Server) -> dict[str, Samples]:
         for name in ports:
             if name in servers:
                 servers[name].stop()
+        if "sidecar" in servers:
+            check_export(ctx, phase, servers["sidecar"])
     return {target: dict(samples) for target, samples in result.items()}
 
 
@@ -576,10 +643,12 @@ def paired(values: list[float] | None, base: list[float] | None, op: str) -> flo
 
 
 def table(phase: str, data: dict[str, Samples], plan: Plan) -> tuple[str, list[str]]:
-    up, pt, sc = (data[t] for t in TARGETS)
+    """The phase's table. Targets are checked on the sidecar as it ships, telemetry on."""
+    up, pt, sc, off = (data[t] for t in TARGETS)
     lines = [
-        "| figure | upstream | pass-through | sidecar | sidecar / pass-through | target |",
-        "|---|---:|---:|---:|---:|---|",
+        "| figure | upstream | pass-through | sidecar | sidecar, telemetry off "
+        "| sidecar / pass-through | telemetry on / off | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     misses: list[str] = []
 
@@ -592,21 +661,27 @@ def table(phase: str, data: dict[str, Samples], plan: Plan) -> tuple[str, list[s
         return f"{what} ≤ {limit:g}: {'ok' if ok else 'MISS'}"
 
     def row(label: str, key: str, digits: int, limit: float | None = None, on: str = "") -> None:
-        u, p, s = (paired(d.get(key), None, "abs") for d in (up, pt, sc))
-        ratio = paired(sc.get(key), pt.get(key), "ratio") if on != "no ratio" else None
-        check = ratio if on == "ratio" else s
+        values = [paired(d.get(key), None, "abs") for d in (up, pt, sc, off)]
+        ratios = [None, None]
+        if on != "no ratio":
+            ratios = [paired(sc.get(key), base.get(key), "ratio") for base in (pt, off)]
+        check = ratios[0] if on == "ratio" else values[2]
         mark = verdict(label, check, limit, "ratio" if on == "ratio" else "sidecar")
-        cells = " | ".join(_fmt(v, digits) for v in (u, p, s))
-        lines.append(f"| {label} | {cells} | {_fmt(ratio, 2)} | {mark} |")
+        cells = " | ".join(_fmt(v, digits) for v in values)
+        lines.append(
+            f"| {label} | {cells} | {_fmt(ratios[0], 2)} | {_fmt(ratios[1], 2)} | {mark} |"
+        )
 
     def added(label: str, key: str, limit: float | None = None) -> None:
         base = up.get(key)
-        p, s = (paired(d.get(key), base, "minus") for d in (pt, sc))
-        pt_added = [v - b for v, b in zip(pt.get(key, []), base or [], strict=False)]
-        sc_added = [v - b for v, b in zip(sc.get(key, []), base or [], strict=False)]
-        ratio = paired(sc_added, pt_added, "ratio")
+        p, s, o = (paired(d.get(key), base, "minus") for d in (pt, sc, off))
+        pt_added, sc_added, off_added = (
+            [v - b for v, b in zip(d.get(key, []), base or [], strict=False)] for d in (pt, sc, off)
+        )
+        ratios = [paired(sc_added, other, "ratio") for other in (pt_added, off_added)]
         mark = verdict(label, s, limit, "sidecar")
-        lines.append(f"| {label} | — | {_fmt(p, 2)} | {_fmt(s, 2)} | {_fmt(ratio, 2)} | {mark} |")
+        cells = " | ".join(_fmt(v, 2) for v in (p, s, o, *ratios))
+        lines.append(f"| {label} | — | {cells} | {mark} |")
 
     for c in plan.concurrencies:
         row(f"requests/s, {c} conn", f"rps@{c}", 0)
@@ -683,6 +758,10 @@ def main() -> int:
     if missing:
         print(f"missing: {', '.join(missing)} (apt-get install -y nginx wrk)", file=sys.stderr)
         return 2
+    agent = rotel_agent()
+    if agent is None:
+        print("missing: rotel's collector (pip install -e '.[test]')", file=sys.stderr)
+        return 2
     plan = QUICK if args.quick else FULL
     plan = dataclasses.replace(
         plan, seconds=args.seconds or plan.seconds, reps=args.reps or plan.reps
@@ -715,16 +794,18 @@ def main() -> int:
     load_before = f"{os.getloadavg()[0]:.2f}"
     began = time.perf_counter()
     results: dict[str, Any] = {}
-    upstream = None
+    upstream = receiver = None
     try:
+        receiver = start_receiver(ctx, agent)
         upstream = start_upstream(ctx, args.delay_ms, echo, args.fixtures)
         for phase in PHASES:
             results[phase] = run_phase(ctx, phase, upstream)
     except Exception as exc:  # reported with the figures gathered so far; exit status 1
         ctx.failures.append(f"{type(exc).__name__}: {exc}")
     finally:
-        if upstream is not None:
-            upstream.stop()
+        for helper in (upstream, receiver):
+            if helper is not None:
+                helper.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     elapsed = time.perf_counter() - began
@@ -733,8 +814,8 @@ def main() -> int:
     n_policies = len([p for p in policies.glob("[!.]*") if p.suffix in (".yaml", ".yml")])
     print(f"# sidecar benchmark{' (quick)' if args.quick else ''}\n")
     print(
-        f"{machine()}. Proxies pinned to core {server_core}, wrk/nginx/client to core "
-        f"{client_core}. wrk -t1, {plan.seconds} s per run, median of {plan.reps}; "
+        f"{machine()}. Proxies pinned to core {server_core}, wrk/nginx/OTLP receiver/client "
+        f"to core {client_core}. wrk -t1, {plan.seconds} s per run, median of {plan.reps}; "
         f"upstream delay {args.delay_ms:g} ms; {n_policies} policies "
         f"({shown}); {elapsed:.0f} s in all; load average {load_before} before, "
         f"{os.getloadavg()[0]:.2f} after (other work on the machine skews every figure).\n"
@@ -750,6 +831,8 @@ def main() -> int:
         print(
             "Targets missed (informative, not a failure):\n" + "\n".join(f"- {m}" for m in misses)
         )
+    if ctx.notes:
+        print("\nNotes:\n" + "\n".join(f"- {n}" for n in ctx.notes))
     if args.keep:
         print(f"\nscratch directory: {workdir}")
     if ctx.failures:

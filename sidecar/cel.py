@@ -120,10 +120,11 @@ def available_engines() -> tuple[str, ...]:
 
 def resolve_engine(choice: str) -> str:
     if choice == "auto":
-        found = available_engines()
-        if not found:
+        # The first that imports: importing cel-python as well would add ~0.1 s to start-up.
+        found = next((engine for engine in ENGINES if _module(engine) is not None), None)
+        if found is None:
             raise CelError("no CEL engine is installed: install cel-expr-python or cel-python")
-        return found[0]
+        return found
     if choice not in ENGINES:
         raise CelError(f"unknown CEL engine {choice!r}: expected 'auto', 'native' or 'python'")
     if _module(choice) is None:

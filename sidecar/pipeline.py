@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,8 +37,15 @@ logger = logging.getLogger("sidecar")
 T = TypeVar("T")
 
 
+# An identifier, not a secret: no system call per request, as os.urandom makes (releasing
+# the interpreter lock, then waiting behind the telemetry exporter's thread to get it back).
+# A generator of its own, seeded by the system: a plugin seeding `random` cannot make ids
+# repeat.
+_ids = random.Random()
+
+
 def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+    return f"req_{_ids.getrandbits(96):024x}"
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -207,7 +207,13 @@ async def _sse_body(
 
 
 class _FinishingStream(StreamingResponse):
-    """An SSE response whose background task runs even when the client went away."""
+    """An SSE response whose background task runs even when the client went away.
+
+    A client that leaves mid-stream stops the stream, so the upstream stops generating.
+    Starlette watches for that with an anyio task group per response, which costs more
+    than relaying the stream; here one plain task waits for the disconnect and cancels
+    the streaming task.
+    """
 
     media_type = "text/event-stream"
 
@@ -219,9 +225,41 @@ class _FinishingStream(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            spec = scope.get("asgi", {}).get("spec_version", "2.0")
+            if tuple(map(int, spec.split("."))) < (2, 4):
+                await self._stream_until_disconnect(receive, send)
+                return
+            try:  # the server raises OSError on sending to a client that has gone
+                await self.stream_response(send)
+            except OSError:
+                raise ClientDisconnect() from None
         finally:
             await self._finish()
+
+    async def _stream_until_disconnect(self, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        streaming = True
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if streaming:
+                gone = True
+                task.cancel()
+
+        cancelling = task.cancelling()
+        watcher = asyncio.create_task(watch())
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not gone or task.uncancel() > cancelling:
+                raise
+        finally:
+            streaming = False
+            watcher.cancel()
 
 
 def _error_response(

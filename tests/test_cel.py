@@ -317,6 +317,21 @@ def test_resolve_engine() -> None:
         Environment("auto", VARIABLES)
 
 
+def test_resolve_engine_auto_imports_only_the_engine_it_picks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = cel._module
+    imported: list[str] = []
+
+    def module(engine: str) -> object:
+        imported.append(engine)
+        return real(engine)
+
+    monkeypatch.setattr(cel, "_module", module)
+    engine = resolve_engine("auto")
+    assert imported == [engine]
+
+
 def test_resolve_engine_without_native(monkeypatch: pytest.MonkeyPatch) -> None:
     real = cel._module
     monkeypatch.setattr(cel, "_module", lambda engine: None if engine == "native" else real(engine))

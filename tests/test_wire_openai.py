@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sidecar.errors import InvalidRequest
-from sidecar.wire.openai import parse_chat_request, prompt_text
+from sidecar.wire.openai import dumps, loads, loads_object, parse_chat_request, prompt_text
 
 SPEC = (Path(__file__).resolve().parents[1] / "../shared/spec").resolve()
 REQUEST_FIXTURE = SPEC / "fixtures/openai/chat_completion_request.json"
@@ -312,3 +312,43 @@ def test_prompt_text_joins_text_and_skips_images() -> None:
 )
 def test_prompt_text_without_text_is_empty(messages: list[dict[str, Any]]) -> None:
     assert prompt_text(messages) == ""
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": NaN, "b": Infinity, "c": -Infinity, "d": 1e400, "e": 1.5}',
+        b'{"big": 123456789012345678901234567890, "neg": -98765432109876543210987}',
+        b'\xef\xbb\xbf{"bom": "\\u00e9"}',
+        '{"utf16": "\u00e9"}'.encode("utf-16"),
+        b'{"n": null, "t": [true, false, 0, -0.0, 0.5], "digits": "12345678901234567890123"}',
+        b'{"max_tokens": 18446744073709551615, "seed": -9223372036854775808}',
+    ],
+)
+def test_json_reads_and_writes_what_the_standard_library_does(raw: bytes) -> None:
+    ours, theirs = loads(raw), json.loads(raw)
+    assert repr(ours) == repr(theirs)
+    assert json.loads(dumps(ours)) == json.loads(json.dumps(theirs)) or ours != ours
+    assert dumps(ours).decode("utf-8", "surrogatepass") == json.dumps(
+        theirs, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+@pytest.mark.parametrize("raw", [b"{broken", b"", b"[1,", b'{"a": 1} x', b"\xff"])
+def test_json_errors_are_the_standard_librarys(raw: bytes) -> None:
+    with pytest.raises((ValueError, UnicodeDecodeError)) as ours:
+        loads(raw)
+    with pytest.raises((ValueError, UnicodeDecodeError)) as theirs:
+        json.loads(raw)
+    assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value))
+
+
+def test_dumps_is_compact_utf8_json() -> None:
+    payload = {"model": "gpt-4o", "messages": [{"role": "user", "content": 'héllo \u2028\n"'}]}
+    assert dumps(payload) == json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    lone = loads(b'{"lone": "\\ud800"}')
+    assert lone == json.loads(b'{"lone": "\\ud800"}')
+    with pytest.raises(UnicodeEncodeError):  # as the standard library's encoding fails
+        dumps(lone)
+    assert loads_object(b"[1]") is None
+    assert loads_object(b'{"a": 1}') == {"a": 1}

@@ -3,14 +3,20 @@
 `parse_chat_request` checks what routing and forwarding rely on and keeps the client's
 JSON object to forward, unknown fields included. It never loses a field it does not
 know: new OpenAI parameters pass through untouched.
+
+JSON is read and written with orjson, falling back to the standard library for whatever
+orjson refuses, so that what is accepted, and the errors, are the standard library's.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from ..errors import InvalidRequest
 
@@ -30,7 +36,7 @@ class ChatRequest:
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
     try:
-        body = json.loads(raw)
+        body = loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(
             f"We could not parse the JSON body of your request: {exc}", code="invalid_json"
@@ -145,5 +151,52 @@ def prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(parts)
 
 
+class _NonFinite(float):
+    """NaN or an infinity that the standard library read from a lenient body. orjson would
+    write it as `null`; refusing the type sends it to the standard library's encoder, which
+    writes it back as it came."""
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    return value if math.isfinite(value) else _NonFinite(value)
+
+
+# Every digit to "0": an integer too long for 64 bits, which orjson would read as a float,
+# shows as a run of 20 zeros, found far faster than by a regular expression.
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 20
+
+
+def loads(raw: bytes) -> Any:
+    """Parsed JSON; ValueError (or UnicodeDecodeError) if it is not JSON.
+
+    orjson reads strict JSON in a quarter of the standard library's time, to the same
+    values. What it refuses (NaN, UTF-16, a BOM, malformed input), and integers too long
+    for it, go to the standard library, which accepts or rejects them as before.
+    """
+    if _LONG_NUMBER not in raw.translate(_DIGITS):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw, parse_float=_float, parse_constant=_float)
+
+
+def loads_object(raw: bytes) -> dict[str, Any] | None:
+    """The JSON object in `raw`, None if it holds another JSON value; ValueError if it is
+    not JSON."""
+    payload = loads(raw)
+    return payload if isinstance(payload, dict) else None
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON, as `json.dumps(separators=(",", ":"), ensure_ascii=False)`
+    writes it (floats may take a shorter exponent form: `1e-5` for `1e-05`)."""
+    try:
+        return orjson.dumps(payload)
+    except TypeError:  # integers past 64 bits, non-string keys, NaN: as the stdlib does
+        return _ENCODER.encode(payload).encode()

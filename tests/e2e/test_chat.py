@@ -275,6 +275,20 @@ def test_stream_stalling_mid_body_ends_with_an_error_event(
     assert received == [""]
 
 
+def test_a_client_leaving_mid_stream_stops_the_stream_and_is_recorded(
+    sidecar: ServerThread, upstream: FakeUpstream, recorder: Recorder
+) -> None:
+    """The upstream would take 3 s; the client leaves after the first chunk."""
+    upstream.queue(sse_reply(fixture_bytes("openai/chat_completion_stream.sse"), delay=0.5))
+    body = {"model": "auto", "messages": HELLO, "stream": True}
+    with httpx.stream("POST", f"{sidecar.url}/v1/chat/completions", json=body) as response:
+        first = next(response.iter_raw())
+    assert first.startswith(b"data: ")
+    (record,) = recorder.wait()
+    assert record.status == 200
+    assert record.duration_s < 2
+
+
 @pytest.mark.parametrize(
     ("body", "status", "param", "code"),
     [
