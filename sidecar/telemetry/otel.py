@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -101,21 +101,35 @@ class OpenTelemetry:
             description="Duration of each upstream call (attempt), failed ones included.",
             explicit_bucket_boundaries_advisory=a.DURATION_BUCKETS,
         )
-        self.requests = meter.create_counter(
-            a.METRIC_REQUESTS, unit="{request}", description="Chat requests answered."
+        # Requests, cost, baseline cost and savings are summed here, per label set, and read
+        # by the SDK at each export: a synchronous instrument costs ~22 us per add (attribute
+        # hashing, locks), four per request; a dict update costs ~0.3 us.
+        self.totals = _Totals()
+        meter.create_observable_counter(
+            a.METRIC_REQUESTS,
+            callbacks=[self.totals.observe(0)],
+            unit="{request}",
+            description="Chat requests answered.",
         )
-        self.cost = meter.create_counter(
-            a.METRIC_COST, unit="USD", description="What requests cost, from reported usage."
+        meter.create_observable_counter(
+            a.METRIC_COST,
+            callbacks=[self.totals.observe(1)],
+            unit="USD",
+            description="What requests cost, from reported usage.",
         )
-        self.baseline_cost = meter.create_counter(
+        meter.create_observable_counter(
             a.METRIC_BASELINE_COST,
+            callbacks=[self.totals.observe(2)],
             unit="USD",
             description="What the same usage would have cost on the baseline model.",
         )
-        # Not a Counter: a request routed to a model dearer than the baseline saves less
-        # than nothing.
-        self.savings = meter.create_up_down_counter(
-            a.METRIC_SAVINGS, unit="USD", description="Baseline cost minus cost."
+        # Up-down: a request routed to a model dearer than the baseline saves less than
+        # nothing.
+        meter.create_observable_up_down_counter(
+            a.METRIC_SAVINGS,
+            callbacks=[self.totals.observe(3)],
+            unit="USD",
+            description="Baseline cost minus cost.",
         )
         self.fallbacks = meter.create_counter(
             a.METRIC_FALLBACKS,
@@ -270,18 +284,19 @@ class _Trace:
         span = self._attempt
         if span is None:
             return
+        attributes: dict[str, Any] = {}
         if response is not None:
             model = response.get("model")
             if isinstance(model, str):
                 self._response_model = model
             if isinstance(response.get("id"), str):
-                span.set_attribute(a.GEN_AI_RESPONSE_ID, response["id"])
+                attributes[a.GEN_AI_RESPONSE_ID] = response["id"]
             reasons = _finish_reasons(response.get("choices"))
             if reasons:
-                span.set_attribute(a.GEN_AI_RESPONSE_FINISH_REASONS, reasons)
+                attributes[a.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
             if self._t.capture_content:
-                span.set_attribute(a.GEN_AI_OUTPUT_MESSAGES, _json(response.get("choices")))
-        self._end_ok(usage)
+                attributes[a.GEN_AI_OUTPUT_MESSAGES] = _json(response.get("choices"))
+        self._end_ok(usage, attributes)
 
     def stream_chunk(self, chunk: Mapping[str, Any]) -> None:
         choices = chunk.get("choices")
@@ -347,30 +362,23 @@ class _Trace:
         if record.status >= 500 or record.error_type is not None:
             server.set_status(Status(StatusCode.ERROR))
         server.end()
-        labels = {
-            a.SIDECAR_TIER: record.tier or "",
-            a.SIDECAR_MODEL: record.model_id or "",
-            a.SIDECAR_POLICY: record.policy or "",
-        }
-        t.requests.add(1, {**labels, a.HTTP_RESPONSE_STATUS_CODE: record.status})
-        if record.cost_usd is not None:
-            t.cost.add(record.cost_usd, labels)
-        if record.baseline_cost_usd is not None:
-            t.baseline_cost.add(record.baseline_cost_usd, labels)
-        savings = record.savings_usd
-        if savings is not None:
-            t.savings.add(savings, labels)
+        t.totals.add(record)
 
-    def _end_ok(self, usage: Usage | None) -> None:
+    def _end_ok(self, usage: Usage | None, attributes: dict[str, Any] | None = None) -> None:
         span = self._attempt
         if span is None:
             return
+        # One set_attributes call: each call takes the span's lock and checks every value.
+        attributes = attributes if attributes is not None else {}
         metric_attributes = dict(self._attempt_attributes)
         if self._response_model is not None:
-            span.set_attribute(a.GEN_AI_RESPONSE_MODEL, self._response_model)
+            attributes[a.GEN_AI_RESPONSE_MODEL] = self._response_model
             metric_attributes[a.GEN_AI_RESPONSE_MODEL] = self._response_model
         if usage is not None:
-            span.set_attributes(_usage_attributes(usage))
+            attributes.update(_usage_attributes(usage))
+        if attributes:
+            span.set_attributes(attributes)
+        if usage is not None:
             self._t.token_usage.record(
                 usage.input_tokens, {**metric_attributes, a.GEN_AI_TOKEN_TYPE: "input"}
             )
@@ -384,6 +392,54 @@ class _Trace:
         self._t.duration.record(time.perf_counter() - self._attempt_began, metric_attributes)
         self._attempt.end()
         self._attempt = None
+
+
+_Key = tuple[str, str, str, int]
+"""(tier, model, policy, status)."""
+
+
+class _Totals:
+    """Cumulative requests, cost, baseline cost and savings per label set.
+
+    Written on the event loop and read by the metric reader's thread: each update replaces
+    a tuple under one dict key, which the reader sees whole or not at all."""
+
+    def __init__(self) -> None:
+        self._sums: dict[_Key, tuple[int, float, float, float]] = {}
+
+    def add(self, record: RequestRecord) -> None:
+        key = (record.tier or "", record.model_id or "", record.policy or "", record.status)
+        requests, cost, baseline, savings = self._sums.get(key, (0, 0.0, 0.0, 0.0))
+        saved = record.savings_usd
+        self._sums[key] = (
+            requests + 1,
+            cost + (record.cost_usd or 0.0),
+            baseline + (record.baseline_cost_usd or 0.0),
+            savings + (saved or 0.0),
+        )
+
+    def observe(self, index: int) -> Callable[[CallbackOptions], list[Observation]]:
+        def callback(options: CallbackOptions) -> list[Observation]:
+            by_labels: dict[tuple[str, str, str], float] = {}
+            observations = []
+            for (tier, model, policy, status), sums in list(self._sums.items()):
+                if index == 0:  # requests keep the status; money is summed over it
+                    labels: dict[str, str | int] = {
+                        a.SIDECAR_TIER: tier,
+                        a.SIDECAR_MODEL: model,
+                        a.SIDECAR_POLICY: policy,
+                        a.HTTP_RESPONSE_STATUS_CODE: status,
+                    }
+                    observations.append(Observation(sums[0], labels))
+                else:
+                    key = (tier, model, policy)
+                    by_labels[key] = by_labels.get(key, 0.0) + sums[index]
+            for (tier, model, policy), value in by_labels.items():
+                labels = {a.SIDECAR_TIER: tier, a.SIDECAR_MODEL: model, a.SIDECAR_POLICY: policy}
+                observations.append(Observation(value, labels))
+            return observations
+
+        return callback
 
 
 def _usage_attributes(usage: Usage) -> dict[str, int]:
