@@ -63,7 +63,10 @@ from ..hookspecs import hookimpl
 from ..provider import Completion, ProviderKind, StreamChunk, UpstreamCall, Usage
 from ..settings import ProviderSettings
 from ..upstream import Endpoint
-from ..wire.openai import dumps
+from ..wire.openai import content_text, dumps, invalid_value, unsupported_part
+
+MODELS = "Anthropic models"
+"""How errors name what cannot be sent to this kind."""
 
 DEFAULT_BASE_URL = "https://api.anthropic.com/v1"
 DEFAULT_VERSION = "2023-06-01"
@@ -112,7 +115,7 @@ def to_messages_request(
         where = f"messages[{index}]"
         role = message.get("role")
         if role in ("system", "developer"):
-            text = _text_of(message.get("content"), where)
+            text = content_text(message.get("content"), where, MODELS)
             if text:
                 system.append(text)
             continue
@@ -146,7 +149,7 @@ def to_messages_request(
     tools = body.get("tools")
     if tools:
         if not isinstance(tools, list):
-            raise _invalid("tools", "must be an array of tools")
+            raise invalid_value("tools", "must be an array of tools")
         request["tools"] = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(tools)]
         choice = _tool_choice(body.get("tool_choice"))
         if body.get("parallel_tool_calls") is False and choice.get("type") != "none":
@@ -179,21 +182,6 @@ def _max_tokens(body: Mapping[str, Any], default: int) -> int:
     return default
 
 
-def _text_of(content: object, where: str) -> str:
-    """The text of a string content or a list of text parts (system, developer, tool)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    texts = []
-    for i, part in enumerate(content if isinstance(content, list) else []):
-        if isinstance(part, dict) and part.get("type") == "text":
-            texts.append(str(part.get("text") or ""))
-        else:
-            raise _unsupported_part(part, f"{where}.content[{i}]")
-    return "\n\n".join(t for t in texts if t)
-
-
 def _user_blocks(content: object, where: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
@@ -203,12 +191,12 @@ def _user_blocks(content: object, where: str) -> list[dict[str, Any]]:
         if kind == "text":
             text = part.get("text")
             if not isinstance(text, str):
-                raise _invalid(f"{where}.content[{i}].text", "must be a string")
+                raise invalid_value(f"{where}.content[{i}].text", "must be a string")
             blocks.append({"type": "text", "text": text})
         elif kind == "image_url":
             blocks.append(_image(part.get("image_url"), f"{where}.content[{i}]"))
         else:
-            raise _unsupported_part(part, f"{where}.content[{i}]")
+            raise unsupported_part(part, f"{where}.content[{i}]", MODELS)
     return blocks
 
 
@@ -244,11 +232,11 @@ def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[dict[str, 
     blocks.extend({"type": "text", "text": text} for text in texts if text)
     tool_calls = message.get("tool_calls") or []
     if not isinstance(tool_calls, list):
-        raise _invalid(f"{where}.tool_calls", "must be an array")
+        raise invalid_value(f"{where}.tool_calls", "must be an array")
     for i, call in enumerate(tool_calls):
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict):
-            raise _invalid(f"{where}.tool_calls[{i}].function", "must be an object")
+            raise invalid_value(f"{where}.tool_calls[{i}].function", "must be an object")
         arguments = function.get("arguments") or "{}"
         try:
             parsed = json.loads(arguments)
@@ -273,7 +261,7 @@ def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[dict[str, 
 
 def _tool_result(message: Mapping[str, Any], where: str) -> dict[str, Any]:
     result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.get("tool_call_id")}
-    text = _text_of(message.get("content"), where)
+    text = content_text(message.get("content"), where, MODELS)
     if text:
         result["content"] = text
     return result
@@ -289,7 +277,7 @@ def _compact(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
 
 def _tool(tool: object, where: str) -> dict[str, Any]:
     if not isinstance(tool, dict):
-        raise _invalid(where, "must be an object")
+        raise invalid_value(where, "must be an object")
     function = tool.get("function")
     if tool.get("type") != "function" or not isinstance(function, dict):
         raise InvalidRequest(
@@ -314,19 +302,6 @@ def _tool_choice(choice: object) -> dict[str, Any]:
         if isinstance(function, dict) and function.get("name"):
             return {"type": "tool", "name": function["name"]}
     return {"type": "auto"}
-
-
-def _invalid(param: str, problem: str) -> InvalidRequest:
-    return InvalidRequest(f"'{param}' {problem}.", param=param, code="invalid_value")
-
-
-def _unsupported_part(part: object, where: str) -> InvalidRequest:
-    kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-    return InvalidRequest(
-        f"Content part {kind!r} is not supported by Anthropic models.",
-        param=where,
-        code="unsupported_value",
-    )
 
 
 # --- response: Messages -> OpenAI chat completions ------------------------------------

@@ -83,7 +83,10 @@ from ..hookspecs import hookimpl
 from ..provider import Completion, ProviderKind, StreamChunk, UpstreamCall, Usage
 from ..settings import ProviderSettings
 from ..upstream import Endpoint
-from ..wire.openai import dumps
+from ..wire.openai import content_text, dumps, invalid_value, unsupported_part
+
+MODELS = "Gemini models"
+"""How errors name what cannot be sent to this kind."""
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 SKIP_SIGNATURE = "skip_thought_signature_validator"
@@ -172,7 +175,7 @@ def to_gemini_request(body: Mapping[str, Any]) -> dict[str, Any]:
         where = f"messages[{index}]"
         role = message.get("role")
         if role in ("system", "developer"):
-            text = _text_of(message.get("content"), where)
+            text = content_text(message.get("content"), where, MODELS)
             if text:
                 system.append(text)
             continue
@@ -205,7 +208,7 @@ def to_gemini_request(body: Mapping[str, Any]) -> dict[str, Any]:
     tools = body.get("tools")
     if tools:
         if not isinstance(tools, list):
-            raise _invalid("tools", "must be an array of tools")
+            raise invalid_value("tools", "must be an array of tools")
         declarations = [_declaration(tool, f"tools[{i}]") for i, tool in enumerate(tools)]
         mode, names, only = _tool_choice(body.get("tool_choice"))
         if only is not None:
@@ -273,21 +276,6 @@ def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _text_of(content: object, where: str) -> str:
-    """The text of a string content or a list of text parts (system, developer, tool)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    texts = []
-    for i, part in enumerate(content if isinstance(content, list) else []):
-        if isinstance(part, dict) and part.get("type") == "text":
-            texts.append(str(part.get("text") or ""))
-        else:
-            raise _unsupported_part(part, f"{where}.content[{i}]")
-    return "\n\n".join(t for t in texts if t)
-
-
 def _user_parts(content: object, where: str) -> list[dict[str, Any]]:
     # Gemini refuses empty text parts; an empty text says nothing.
     if isinstance(content, str):
@@ -299,7 +287,7 @@ def _user_parts(content: object, where: str) -> list[dict[str, Any]]:
         if kind == "text":
             text = part.get("text")
             if not isinstance(text, str):
-                raise _invalid(f"{here}.text", "must be a string")
+                raise invalid_value(f"{here}.text", "must be a string")
             if text:
                 parts.append({"text": text})
         elif kind == "image_url":
@@ -307,7 +295,7 @@ def _user_parts(content: object, where: str) -> list[dict[str, Any]]:
         elif kind == "input_audio":
             parts.append(_audio(part.get("input_audio"), here))
         else:
-            raise _unsupported_part(part, here)
+            raise unsupported_part(part, here, MODELS)
     return parts
 
 
@@ -363,16 +351,16 @@ def _model_parts(
     parts: list[dict[str, Any]] = [{"text": text} for text in texts if text]
     tool_calls = message.get("tool_calls") or []
     if not isinstance(tool_calls, list):
-        raise _invalid(f"{where}.tool_calls", "must be an array")
+        raise invalid_value(f"{where}.tool_calls", "must be an array")
     calls: list[dict[str, Any]] = []
     for i, call in enumerate(tool_calls):
         here = f"{where}.tool_calls[{i}]"
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict):
-            raise _invalid(f"{here}.function", "must be an object")
+            raise invalid_value(f"{here}.function", "must be an object")
         name = function.get("name")
         if not isinstance(name, str) or not name:
-            raise _invalid(f"{here}.function.name", "must be a non-empty string")
+            raise invalid_value(f"{here}.function.name", "must be a non-empty string")
         try:
             args = json.loads(function.get("arguments") or "{}")
         except (TypeError, ValueError):
@@ -416,7 +404,7 @@ def _function_response(
             param=f"{where}.tool_call_id",
             code="invalid_value",
         )
-    text = _text_of(message.get("content"), where)
+    text = content_text(message.get("content"), where, MODELS)
     try:
         parsed = json.loads(text)
     except ValueError:
@@ -427,7 +415,7 @@ def _function_response(
 
 def _declaration(tool: object, where: str) -> dict[str, Any]:
     if not isinstance(tool, dict):
-        raise _invalid(where, "must be an object")
+        raise invalid_value(where, "must be an object")
     function = tool.get("function")
     if tool.get("type") != "function" or not isinstance(function, dict):
         raise InvalidRequest(
@@ -597,19 +585,6 @@ def _merge(first: dict[str, Any], second: Mapping[str, Any], ordered: bool) -> d
     if ordered and len(properties) > 1:
         merged["propertyOrdering"] = list(properties)
     return merged
-
-
-def _invalid(param: str, problem: str) -> InvalidRequest:
-    return InvalidRequest(f"'{param}' {problem}.", param=param, code="invalid_value")
-
-
-def _unsupported_part(part: object, where: str) -> InvalidRequest:
-    kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-    return InvalidRequest(
-        f"Content part {kind!r} is not supported by Gemini models.",
-        param=where,
-        code="unsupported_value",
-    )
 
 
 # --- response: GenerateContentResponse -> OpenAI chat completions -----------------------

@@ -122,6 +122,37 @@ _JSON_TYPES = {
 }
 
 
+def invalid_value(param: str, problem: str) -> InvalidRequest:
+    """A request field a provider cannot translate: `'tools' must be an array of tools.`"""
+    return InvalidRequest(f"'{param}' {problem}.", param=param, code="invalid_value")
+
+
+def unsupported_part(part: object, where: str, models: str) -> InvalidRequest:
+    """A content part that `models` (e.g. "Gemini models") cannot be sent."""
+    kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+    return InvalidRequest(
+        f"Content part {kind!r} is not supported by {models}.",
+        param=where,
+        code="unsupported_value",
+    )
+
+
+def content_text(content: object, where: str, models: str) -> str:
+    """The text of a string content or a list of text parts (system, developer, tool);
+    any other part is refused as unsupported by `models`."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for i, part in enumerate(content if isinstance(content, list) else []):
+        if isinstance(part, dict) and part.get("type") == "text":
+            texts.append(str(part.get("text") or ""))
+        else:
+            raise unsupported_part(part, f"{where}.content[{i}]", models)
+    return "\n\n".join(t for t in texts if t)
+
+
 def _missing(param: str) -> InvalidRequest:
     return InvalidRequest(
         f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
