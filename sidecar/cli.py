@@ -144,18 +144,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plugins-dir", type=Path, help="load every *.py in DIR as a plugin")
 
 
-def _load(args: argparse.Namespace) -> tuple[Settings, Plugins]:
+def _load(args: argparse.Namespace, *, priced: bool = True) -> tuple[Settings, Plugins]:
+    """Settings and plugins; `priced`: with the `model_price` plugins' prices applied
+    (`build_runtime` applies them itself)."""
     settings = load_settings(config_path(args.config))
     plugins = load_plugins(settings.plugins.disabled, args.plugins_dir)
-    return price_models(settings, plugins), plugins
+    return (price_models(settings, plugins) if priced else settings), plugins
 
 
 def _serve(args: argparse.Namespace) -> int:
     from .server import serve  # uvicorn is only needed here
 
-    settings, plugins = _load(args)
+    settings, plugins = _load(args, priced=False)
     runtime = build_runtime(settings, plugins)
-    runtime.telemetry = from_environment(settings, runtime.router)
+    runtime.telemetry = from_environment(runtime.settings, runtime.router)
     serve(
         runtime,
         args.host or settings.server.host,

@@ -19,12 +19,12 @@ from .support import DEMO_CONFIG
 
 
 def test_nothing_configured_means_no_telemetry_at_all() -> None:
-    assert exporters_from_environment(2.0, {}) is None
-    assert exporters_from_environment(2.0, {"OTEL_SERVICE_NAME": "x"}) is None
+    assert exporters_from_environment({}) is None
+    assert exporters_from_environment({"OTEL_SERVICE_NAME": "x"}) is None
 
 
 def test_an_endpoint_turns_on_otlp_over_http_for_both_signals() -> None:
-    exporters = exporters_from_environment(2.0, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+    exporters = exporters_from_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
     assert exporters is not None
     assert [type(e) for e in exporters.spans] == [OTLPSpanExporter]
     assert [type(e) for e in exporters.metrics] == [OTLPMetricExporter]
@@ -32,7 +32,7 @@ def test_an_endpoint_turns_on_otlp_over_http_for_both_signals() -> None:
 
 def test_a_signal_endpoint_turns_on_only_that_signal() -> None:
     env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}
-    exporters = exporters_from_environment(2.0, env)
+    exporters = exporters_from_environment(env)
     assert exporters is not None
     assert len(exporters.spans) == 1
     assert exporters.metrics == []
@@ -44,7 +44,7 @@ def test_exporters_named_explicitly_and_grpc() -> None:
         "OTEL_METRICS_EXPORTER": "none",
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
     }
-    exporters = exporters_from_environment(2.0, env)
+    exporters = exporters_from_environment(env)
     assert exporters is not None
     assert [type(e) for e in exporters.spans] == [ConsoleSpanExporter, GrpcSpans]
     assert exporters.metrics == []
@@ -52,7 +52,7 @@ def test_exporters_named_explicitly_and_grpc() -> None:
 
 def test_sdk_disabled_wins() -> None:
     env = {"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}
-    assert exporters_from_environment(2.0, env) is None
+    assert exporters_from_environment(env) is None
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ def test_sdk_disabled_wins() -> None:
 )
 def test_a_wrong_variable_is_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        exporters_from_environment(2.0, env)
+        exporters_from_environment(env)
     assert message in str(caught.value)
 
 

@@ -115,7 +115,7 @@ def from_environment(settings: Settings, router: PolicyRouter) -> Telemetry:
     configure no exporter. Raises ConfigError naming the variable that is wrong."""
     from .export import exporters_from_environment
 
-    exporters = exporters_from_environment(settings.telemetry.export_timeout_seconds)
+    exporters = exporters_from_environment()
     if exporters is None:
         return NO_TELEMETRY
     from .otel import OpenTelemetry

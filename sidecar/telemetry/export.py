@@ -28,11 +28,10 @@ DEFAULT_PROTOCOL = "http/protobuf"
 class Exporters:
     spans: list[Any] = field(default_factory=list)
     metrics: list[Any] = field(default_factory=list)
-    timeout_seconds: float = 2.0
 
 
 def exporters_from_environment(
-    timeout_seconds: float, env: os._Environ[str] | dict[str, str] | None = None
+    env: os._Environ[str] | dict[str, str] | None = None,
 ) -> Exporters | None:
     """The exporters the environment asks for, or None when it asks for none."""
     env = os.environ if env is None else env
@@ -44,7 +43,7 @@ def exporters_from_environment(
         raise ConfigError(problems, "environment")
     if not any(wanted.values()):
         return None
-    exporters = Exporters(timeout_seconds=timeout_seconds)
+    exporters = Exporters()
     for signal, names in wanted.items():
         for name in names:
             exporter = _build(signal, name, env, problems)

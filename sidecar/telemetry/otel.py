@@ -68,7 +68,7 @@ class OpenTelemetry:
         cls, settings: Settings, router: PolicyRouter, exporters: Exporters
     ) -> OpenTelemetry:
         resource = _resource()
-        timeout_ms = exporters.timeout_seconds * 1000
+        timeout_ms = settings.telemetry.export_timeout_seconds * 1000
         tracer_provider = None
         if exporters.spans:
             # shutdown_on_exit=False: the SDK's own atexit flush has no bound; ours has.
