@@ -4,6 +4,7 @@ in-memory exporter and reader: a plain, a streamed, a fallen-back and a failed r
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +12,8 @@ from typing import Any, ClassVar
 
 import openai
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -33,21 +33,44 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 
+class MemoryMetrics(MetricExporter):
+    """Keeps the last metrics exported."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: MetricsData | None = None
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        self.data = metrics_data
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        return None
+
+
 class Collected:
     def __init__(self) -> None:
         self.spans = InMemorySpanExporter()
-        self.metrics = InMemoryMetricReader()
+        self.metrics = MemoryMetrics()
+        self.telemetry: OpenTelemetry | None = None
 
     def install(self, capture_content: bool = False) -> Any:
         def configure(runtime: Runtime) -> None:
-            tracer_provider = TracerProvider()
-            tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-            meter_provider = MeterProvider(metric_readers=[self.metrics])
-            runtime.telemetry = OpenTelemetry(
-                runtime.settings, runtime.router, tracer_provider, meter_provider
+            self.telemetry = OpenTelemetry(
+                runtime.settings,
+                runtime.router,
+                span_processors=[SimpleSpanProcessor(self.spans)],
+                metric_exporters=[self.metrics],
+                metric_export_interval_millis=math.inf,  # collected when a test asks
             )
             if capture_content:
-                runtime.telemetry.capture_content = True
+                self.telemetry.capture_content = True
+            runtime.telemetry = self.telemetry
 
         return configure
 
@@ -65,7 +88,9 @@ class Collected:
         return [s for s in self.spans.get_finished_spans() if s.kind == SpanKind.CLIENT]
 
     def points(self, name: str) -> list[Any]:
-        data = self.metrics.get_metrics_data()
+        assert self.telemetry is not None
+        self.telemetry.flush()
+        data = self.metrics.data
         assert data is not None
         return [
             point
@@ -119,7 +144,6 @@ def server(
 @pytest.fixture
 def telemetry(collected: Collected, server: ServerThread) -> Collected:
     collected.spans.clear()
-    collected.metrics.get_metrics_data()  # counters are cumulative; tests compare deltas
     return collected
 
 
