@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
 from sidecar.errors import ConfigError
 from sidecar.settings import parse_settings
 from sidecar.telemetry import NO_TELEMETRY, from_environment
 from sidecar.telemetry.export import exporters_from_environment
+from sidecar.telemetry.otlp_http import OtlpHttpSpanExporter
 
 from .support import DEMO_CONFIG
 
@@ -26,7 +26,8 @@ def test_nothing_configured_means_no_telemetry_at_all() -> None:
 def test_an_endpoint_turns_on_otlp_over_http_for_both_signals() -> None:
     exporters = exporters_from_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
     assert exporters is not None
-    assert [type(e) for e in exporters.spans] == [OTLPSpanExporter]
+    assert [type(e) for e in exporters.spans] == [OtlpHttpSpanExporter]
+    assert exporters.spans[0].endpoint == "http://c:4318/v1/traces"
     assert [type(e) for e in exporters.metrics] == [OTLPMetricExporter]
 
 
@@ -61,6 +62,29 @@ def test_sdk_disabled_wins() -> None:
         (
             {"OTEL_TRACES_EXPORTER": "zipkin"},
             "OTEL_TRACES_EXPORTER: unsupported exporter 'zipkin' (supported: otlp, console, none)",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c", "OTEL_EXPORTER_OTLP_TIMEOUT": "soon"},
+            "OTEL_EXPORTER_OTLP_TIMEOUT: 'soon' is not a positive number",
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c",
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "lz4",
+            },
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: unsupported compression 'lz4' "
+            "(supported: gzip, deflate, none)",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "c:4318"},
+            "OTEL_EXPORTER_OTLP_ENDPOINT: 'c:4318/v1/traces' is not an http:// or https:// URL",
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "https://c",
+                "OTEL_EXPORTER_OTLP_CERTIFICATE": "/no/ca.pem",
+            },
+            "OTEL_EXPORTER_OTLP_CERTIFICATE: cannot load:",
         ),
         (
             {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},

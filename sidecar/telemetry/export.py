@@ -6,8 +6,9 @@ per-signal `..._TRACES_ENDPOINT` / `..._METRICS_ENDPOINT`), or `OTEL_TRACES_EXPO
 exporter does not mean "send OTLP to localhost": a sidecar next to every application
 must not spray connection errors where no collector runs. `OTEL_SDK_DISABLED=true` turns
 everything off. Endpoint, headers, timeout and compression are read by the OTLP
-exporters themselves from the same variables; service name, resource attributes and
-sampler by the SDK.
+exporters themselves from the same variables (for traces over http/protobuf, the
+sidecar's own exporter, `otlp_http`, reads them the same way); service name, resource
+attributes and sampler by the SDK.
 """
 
 from __future__ import annotations
@@ -117,9 +118,13 @@ def _build(signal: str, name: str, env: Any, problems: list[ConfigProblem]) -> A
             )
             return None
     if signal == "traces":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from .otlp_http import OtlpHttpSpanExporter
 
-        return OTLPSpanExporter()
+        try:
+            return OtlpHttpSpanExporter.from_environment(env)
+        except ConfigError as error:
+            problems.extend(error.problems)
+            return None
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
     return OTLPMetricExporter()

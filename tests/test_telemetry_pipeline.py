@@ -1,0 +1,206 @@
+"""The in-process histograms and the sampling of a request's spans."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Metric,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from sidecar.plugins import load_plugins
+from sidecar.provider import Target, Usage
+from sidecar.record import RequestRecord
+from sidecar.runtime import build_router
+from sidecar.settings import parse_settings
+from sidecar.telemetry.histograms import ExplicitHistogram, WithHistograms
+from sidecar.telemetry.otel import OpenTelemetry
+
+from .support import DEMO_CONFIG
+
+SCOPE = InstrumentationScope("sidecar", "1")
+RESOURCE = Resource({"service.name": "llm-sidecar"})
+
+
+class Memory(MetricExporter):
+    def __init__(self, delta: bool = False) -> None:
+        super().__init__(
+            preferred_temporality={HistogramInstrument: AggregationTemporality.DELTA}
+            if delta
+            else None
+        )
+        self.exported: list[MetricsData] = []
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        self.exported.append(metrics_data)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        return None
+
+
+def _empty() -> MetricsData:
+    return MetricsData(resource_metrics=[])
+
+
+def _metric(data: MetricsData, name: str) -> Metric:
+    (metric,) = [
+        m
+        for r in data.resource_metrics
+        for s in r.scope_metrics
+        for m in s.metrics
+        if m.name == name
+    ]
+    return metric
+
+
+def test_buckets_are_upper_inclusive_and_points_are_per_attribute_set() -> None:
+    histogram = ExplicitHistogram("h", "s", "d", (1, 4, 16))
+    memory = Memory()
+    exporter = WithHistograms(memory, [histogram], SCOPE, RESOURCE)
+    for value in (0, 1, 1.5, 4, 16, 17):
+        histogram.record(value, {"model": "a"})
+    histogram.record(2, {"model": "b"})
+    exporter.export(_empty())
+    metric = _metric(memory.exported[0], "h")
+    assert metric.unit == "s"
+    assert metric.data.aggregation_temporality is AggregationTemporality.CUMULATIVE
+    a, b = metric.data.data_points
+    assert dict(a.attributes or {}) == {"model": "a"}
+    assert list(a.bucket_counts) == [2, 2, 1, 1]  # (-inf,1] (1,4] (4,16] (16,inf)
+    assert (a.count, a.sum, a.min, a.max) == (6, 39.5, 0, 17)
+    assert list(a.explicit_bounds) == [1.0, 4.0, 16.0]
+    assert (b.count, list(b.bucket_counts)) == (1, [0, 1, 0, 0])
+
+
+def test_cumulative_keeps_counting_and_delta_starts_again() -> None:
+    histogram = ExplicitHistogram("h", "s", "d", (1,))
+    cumulative, delta = Memory(), Memory(delta=True)
+    exporters = [WithHistograms(m, [histogram], SCOPE, RESOURCE) for m in (cumulative, delta)]
+    histogram.record(0.5, {})
+    for exporter in exporters:
+        exporter.export(_empty())
+    histogram.record(2, {})
+    histogram.record(3, {})
+    for exporter in exporters:
+        exporter.export(_empty())
+    first, second = (_metric(d, "h").data.data_points[0] for d in cumulative.exported)
+    assert (first.count, second.count, second.min, second.max) == (1, 3, 0.5, 3)
+    assert second.start_time_unix_nano == first.start_time_unix_nano
+    first, second = (_metric(d, "h").data.data_points[0] for d in delta.exported)
+    assert _metric(delta.exported[1], "h").data.aggregation_temporality is (
+        AggregationTemporality.DELTA
+    )
+    assert (first.count, second.count, second.min, second.sum) == (1, 2, 2, 5)
+    assert second.start_time_unix_nano == first.time_unix_nano
+    delta_exporter = exporters[1]
+    delta_exporter.export(_empty())  # nothing recorded since: no histogram at all
+    assert all(
+        m.name != "h"
+        for r in delta.exported[2].resource_metrics
+        for s in r.scope_metrics
+        for m in s.metrics
+    )
+
+
+def test_histograms_join_the_sidecar_scope_or_add_it() -> None:
+    histogram = ExplicitHistogram("h", "s", "d", (1,))
+    histogram_exporter = Memory()
+    exporter = WithHistograms(histogram_exporter, [histogram], SCOPE, RESOURCE)
+    histogram.record(1, {})
+    other = Resource({"service.name": "from the sdk"})
+    existing = MetricsData(
+        [ResourceMetrics(other, [ScopeMetrics(SCOPE, [], ""), ScopeMetrics(SCOPE, [], "")], "")]
+    )
+    exporter.export(existing)
+    (resource,) = histogram_exporter.exported[0].resource_metrics
+    assert resource.resource is other
+    assert [len(s.metrics) for s in resource.scope_metrics] == [1, 0]
+    exporter.export(MetricsData([ResourceMetrics(other, [], "")]))
+    scopes = histogram_exporter.exported[1].resource_metrics[0].scope_metrics
+    assert [s.scope.name for s in scopes] == ["sidecar"]
+    exporter.export(_empty())
+    assert histogram_exporter.exported[2].resource_metrics[0].resource is RESOURCE
+
+
+def _telemetry(tmp_path: Path, sampler: Any) -> tuple[OpenTelemetry, InMemorySpanExporter]:
+    (tmp_path / "policies").mkdir(exist_ok=True)
+    settings = parse_settings(DEMO_CONFIG, base_dir=tmp_path)
+    spans = InMemorySpanExporter()
+    telemetry = OpenTelemetry(
+        settings,
+        build_router(settings, load_plugins()),
+        span_processors=[SimpleSpanProcessor(spans)],
+        sampler=sampler,
+        metric_exporters=[Memory()],
+        metric_export_interval_millis=math.inf,
+    )
+    return telemetry, spans
+
+
+def _request(telemetry: OpenTelemetry, headers: dict[str, str]) -> str:
+    trace = telemetry.start_request(headers)
+    carrier = trace.attempt(Target("small", "cloud", "small-1", "light", False), 1, None)
+    trace.attempt_succeeded(Usage(3, 4), {"id": "x", "model": "small-1", "choices": []})
+    record = RequestRecord(
+        "req_1", 0.0, 0.01, 200, False, "auto", "light", "small", "cloud", "p", Usage(3, 4)
+    )
+    trace.finish(record)
+    return carrier["traceparent"]
+
+
+PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"
+
+
+@pytest.mark.parametrize(
+    ("sampler", "incoming", "exported", "flags"),
+    [
+        (ALWAYS_ON, None, 2, "01"),
+        (ALWAYS_OFF, None, 0, "00"),
+        (ParentBased(ALWAYS_ON), f"{PARENT}-00", 0, "00"),  # the caller did not sample
+        (ParentBased(ALWAYS_ON), f"{PARENT}-01", 2, "01"),
+        (ParentBased(ALWAYS_OFF), f"{PARENT}-01", 2, "01"),
+    ],
+)
+def test_one_sampling_decision_per_request(
+    tmp_path: Path, sampler: Any, incoming: str | None, exported: int, flags: str
+) -> None:
+    telemetry, spans = _telemetry(tmp_path, sampler)
+    traceparent = _request(telemetry, {"traceparent": incoming} if incoming else {})
+    assert len(spans.get_finished_spans()) == exported
+    assert traceparent.endswith(f"-{flags}")
+    if incoming:
+        assert traceparent.split("-")[1] == PARENT.split("-")[1]
+    if exported:
+        server, client = sorted(spans.get_finished_spans(), key=lambda s: s.kind.value)
+        assert client.parent == server.context
+        assert traceparent.split("-")[2] == f"{client.context.span_id:016x}"
+
+
+def test_the_default_sampler_is_the_environment_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    telemetry, spans = _telemetry(tmp_path, None)
+    _request(telemetry, {})
+    assert spans.get_finished_spans() == ()
