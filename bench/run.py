@@ -453,6 +453,17 @@ def echo_module() -> Path | None:
     return module if module.exists() else None
 
 
+def compile_bytecode() -> None:
+    """Write the bytecode of the sidecar and of the plugins' sources, as installing a wheel
+    does. They are imported from this checkout (installed editable): with
+    PYTHONDONTWRITEBYTECODE set (the Dockerfile sets it, so do many CI and sandbox shells)
+    nothing else ever writes it, and every start-up would compile some 60 modules from
+    source, ~0.2 s that a deployed sidecar never spends."""
+    sources = [REPO / "sidecar", *sorted((REPO / "plugins").glob("*/src"))]
+    command = [sys.executable, "-m", "compileall", "-q", *map(str, sources)]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
 def rotel_agent() -> Path | None:
     """The collector binary of the `rotel` package (in the test extras), if installed."""
     try:
@@ -791,6 +802,7 @@ def main() -> int:
         server_core,
         client_core,
     )
+    compile_bytecode()
     load_before = f"{os.getloadavg()[0]:.2f}"
     began = time.perf_counter()
     results: dict[str, Any] = {}
