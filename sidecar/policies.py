@@ -20,7 +20,7 @@ import yaml
 from . import cel
 from .activation import REQUEST_FIELDS
 from .errors import SidecarError
-from .settings import Settings
+from .settings import Settings, compose
 
 POLICY_KEYS = ("description", "when", "route", "fallback", "confidential", "enabled")
 ROUTE_KEYS = ("tier", "model", "requested")
@@ -289,7 +289,7 @@ class _FileLoader:
 
     def load(self) -> Policy | None:
         try:
-            root = yaml.compose(self.file.text)
+            root = compose(self.file.text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)

@@ -30,6 +30,29 @@ CEL_ENGINES = ("auto", "native", "python")
 
 T = TypeVar("T")
 
+_C_LOADER = getattr(yaml, "CSafeLoader", None)
+
+
+def safe_load(text: str) -> Any:
+    """`yaml.safe_load` on libyaml where PyYAML has it (~7x faster). On an error, the
+    text is parsed again in Python, so the message and its position are PyYAML's own."""
+    if _C_LOADER is not None:
+        try:
+            return yaml.load(text, Loader=_C_LOADER)
+        except yaml.YAMLError:
+            pass
+    return yaml.safe_load(text)
+
+
+def compose(text: str) -> yaml.Node | None:
+    """`yaml.compose` (a node tree with positions), on libyaml where PyYAML has it."""
+    if _C_LOADER is not None:
+        try:
+            return yaml.compose(text, Loader=_C_LOADER)
+        except yaml.YAMLError:
+            pass
+    return yaml.compose(text)
+
 
 @dataclass(frozen=True)
 class Timeouts:
@@ -217,7 +240,7 @@ def load_settings(path: Path) -> Settings:
     except UnicodeDecodeError as exc:
         raise ConfigError([ConfigProblem("", f"{path} is not UTF-8 text: {exc.reason}")]) from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
