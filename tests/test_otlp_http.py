@@ -12,13 +12,29 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.metrics import Counter, UpDownCounter
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Metric,
+    MetricExportResult,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, TraceFlags
 
-from sidecar.telemetry.otlp_http import OtlpHttpSpanExporter
+from sidecar.errors import ConfigError
+from sidecar.telemetry.otlp_http import OtlpHttpMetricExporter, OtlpHttpSpanExporter, Sender
 
 
 class Collector:
@@ -127,18 +143,21 @@ def test_compression(collector: Collector, compression: str) -> None:
     ],
 )
 def test_the_endpoint_as_the_sdk_resolves_it(env: dict[str, str], endpoint: str) -> None:
-    assert OtlpHttpSpanExporter.from_environment(env).endpoint == endpoint
+    assert OtlpHttpSpanExporter.from_environment(env).sender.endpoint == endpoint
 
 
 def test_timeout_in_seconds_and_the_traces_variable_first() -> None:
     env = {"OTEL_EXPORTER_OTLP_TIMEOUT": "3", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "2.5"}
-    assert OtlpHttpSpanExporter.from_environment(env).timeout == 2.5
-    assert OtlpHttpSpanExporter.from_environment({"OTEL_EXPORTER_OTLP_TIMEOUT": "3"}).timeout == 3
+    assert OtlpHttpSpanExporter.from_environment(env).sender.timeout == 2.5
+    assert (
+        OtlpHttpSpanExporter.from_environment({"OTEL_EXPORTER_OTLP_TIMEOUT": "3"}).sender.timeout
+        == 3
+    )
 
 
 def test_a_busy_collector_is_retried_after_its_retry_after(collector: Collector) -> None:
     collector.script = [(503, {"Retry-After": "0"}), (429, {"Retry-After": "0.05"})]
-    exporter = OtlpHttpSpanExporter(collector.url + "/v1/traces")
+    exporter = OtlpHttpSpanExporter(Sender(collector.url + "/v1/traces"))
     assert exporter.export(_spans()) is SpanExportResult.SUCCESS
     assert len(collector.received) == 3
     assert collector.received[0][2] == collector.received[2][2]
@@ -148,7 +167,9 @@ def test_a_refusal_is_not_retried_and_is_logged(
     collector: Collector, caplog: pytest.LogCaptureFixture
 ) -> None:
     collector.script = [(400, {})]
-    exporter = OtlpHttpSpanExporter(collector.url + "/v1/traces", headers={"api-key": "s3cret"})
+    exporter = OtlpHttpSpanExporter(
+        Sender(collector.url + "/v1/traces", headers={"api-key": "s3cret"})
+    )
     assert exporter.export(_spans()) is SpanExportResult.FAILURE
     assert len(collector.received) == 1
     assert "Failed to export 2 spans" in caplog.text
@@ -160,7 +181,7 @@ def test_retries_stop_at_the_timeout(
     collector: Collector, caplog: pytest.LogCaptureFixture
 ) -> None:
     collector.script = [(503, {})] * 10
-    exporter = OtlpHttpSpanExporter(collector.url + "/v1/traces", timeout=1.5)
+    exporter = OtlpHttpSpanExporter(Sender(collector.url + "/v1/traces", timeout=1.5))
     began = time.monotonic()
     assert exporter.export(_spans()) is SpanExportResult.FAILURE
     # Backoff 1 s (+-20%), then the next wait (~2 s) would pass the deadline: two posts.
@@ -172,7 +193,7 @@ def test_retries_stop_at_the_timeout(
 
 def test_shutdown_cuts_a_backoff_short(collector: Collector) -> None:
     collector.script = [(503, {"Retry-After": "30"})]
-    exporter = OtlpHttpSpanExporter(collector.url + "/v1/traces", timeout=60)
+    exporter = OtlpHttpSpanExporter(Sender(collector.url + "/v1/traces", timeout=60))
     outcome: list[SpanExportResult] = []
     worker = threading.Thread(target=lambda: outcome.append(exporter.export(_spans())))
     worker.start()
@@ -187,7 +208,66 @@ def test_shutdown_cuts_a_backoff_short(collector: Collector) -> None:
 
 
 def test_no_collector_listening_fails_within_the_timeout() -> None:
-    exporter = OtlpHttpSpanExporter("http://127.0.0.1:9/v1/traces", timeout=0.5)
+    exporter = OtlpHttpSpanExporter(Sender("http://127.0.0.1:9/v1/traces", timeout=0.5))
     began = time.monotonic()
     assert exporter.export(_spans()) is SpanExportResult.FAILURE
     assert time.monotonic() - began < 2
+
+
+def test_metrics_go_to_their_path_encoded_by_the_sdk_encoder(collector: Collector) -> None:
+    exporter = OtlpHttpMetricExporter.from_environment(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_EXPORTER_OTLP_METRICS_HEADERS": "k=v"}
+    )
+    point = NumberDataPoint({"sidecar.tier": "light"}, 1, 2, 7)
+    metric = Metric(
+        "sidecar.requests", "", "{request}", Sum([point], AggregationTemporality.CUMULATIVE, True)
+    )
+    data = MetricsData(
+        [
+            ResourceMetrics(
+                Resource({"service.name": "llm-sidecar"}),
+                [ScopeMetrics(InstrumentationScope("sidecar"), [metric], "")],
+                "",
+            )
+        ]
+    )
+    assert exporter.export(data) is MetricExportResult.SUCCESS
+    path, headers, body = collector.received[0]
+    assert path == "/v1/metrics"
+    assert headers["k"] == "v"
+    decoded = ExportMetricsServiceRequest.FromString(body)
+    (sent,) = decoded.resource_metrics[0].scope_metrics[0].metrics
+    assert sent.name == "sidecar.requests"
+    assert sent.sum.data_points[0].as_int == 7
+
+
+@pytest.mark.parametrize(
+    ("preference", "counter", "up_down"),
+    [
+        ("", None, None),  # cumulative: the reader's default for all
+        ("DELTA", AggregationTemporality.DELTA, AggregationTemporality.CUMULATIVE),
+        ("lowmemory", AggregationTemporality.DELTA, AggregationTemporality.CUMULATIVE),
+    ],
+)
+def test_metrics_temporality_preference(
+    preference: str, counter: AggregationTemporality | None, up_down: Any
+) -> None:
+    exporter = OtlpHttpMetricExporter.from_environment(
+        {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": preference}
+    )
+    temporality = exporter._preferred_temporality or {}
+    assert temporality.get(Counter) == counter
+    assert temporality.get(UpDownCounter) == up_down
+
+
+def test_a_wrong_metrics_variable_is_named() -> None:
+    with pytest.raises(ConfigError) as caught:
+        OtlpHttpMetricExporter.from_environment(
+            {
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "sometimes",
+                "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "-1",
+            }
+        )
+    message = str(caught.value)
+    assert "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: '-1' is not a positive number" in message
+    assert "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: unsupported temporality" in message

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
 from sidecar.errors import ConfigError
 from sidecar.settings import parse_settings
 from sidecar.telemetry import NO_TELEMETRY, from_environment
 from sidecar.telemetry.export import exporters_from_environment
-from sidecar.telemetry.otlp_http import OtlpHttpSpanExporter
+from sidecar.telemetry.otlp_http import OtlpHttpMetricExporter, OtlpHttpSpanExporter
 
 from .support import DEMO_CONFIG
 
@@ -27,8 +26,9 @@ def test_an_endpoint_turns_on_otlp_over_http_for_both_signals() -> None:
     exporters = exporters_from_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
     assert exporters is not None
     assert [type(e) for e in exporters.spans] == [OtlpHttpSpanExporter]
-    assert exporters.spans[0].endpoint == "http://c:4318/v1/traces"
-    assert [type(e) for e in exporters.metrics] == [OTLPMetricExporter]
+    assert exporters.spans[0].sender.endpoint == "http://c:4318/v1/traces"
+    assert [type(e) for e in exporters.metrics] == [OtlpHttpMetricExporter]
+    assert exporters.metrics[0].sender.endpoint == "http://c:4318/v1/metrics"
 
 
 def test_a_signal_endpoint_turns_on_only_that_signal() -> None:

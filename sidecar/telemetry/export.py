@@ -6,9 +6,9 @@ per-signal `..._TRACES_ENDPOINT` / `..._METRICS_ENDPOINT`), or `OTEL_TRACES_EXPO
 exporter does not mean "send OTLP to localhost": a sidecar next to every application
 must not spray connection errors where no collector runs. `OTEL_SDK_DISABLED=true` turns
 everything off. Endpoint, headers, timeout and compression are read by the OTLP
-exporters themselves from the same variables (for traces over http/protobuf, the
-sidecar's own exporter, `otlp_http`, reads them the same way); service name, resource
-attributes and sampler by the SDK.
+exporters from the same variables (over http/protobuf the sidecar's own exporters,
+`otlp_http`, which read them as the SDK's do; over grpc the SDK's); service name,
+resource attributes and sampler by the SDK.
 """
 
 from __future__ import annotations
@@ -125,6 +125,10 @@ def _build(signal: str, name: str, env: Any, problems: list[ConfigProblem]) -> A
         except ConfigError as error:
             problems.extend(error.problems)
             return None
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from .otlp_http import OtlpHttpMetricExporter
 
-    return OTLPMetricExporter()
+    try:
+        return OtlpHttpMetricExporter.from_environment(env)
+    except ConfigError as error:
+        problems.extend(error.problems)
+        return None
