@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -30,6 +32,7 @@ from sidecar.runtime import build_router
 from sidecar.settings import parse_settings
 from sidecar.telemetry.histograms import ExplicitHistogram, WithHistograms
 from sidecar.telemetry.otel import OpenTelemetry
+from sidecar.telemetry.protobuf import PreEncodedSpan, encode_span, encode_spans
 
 from .support import DEMO_CONFIG
 
@@ -143,7 +146,9 @@ def test_histograms_join_the_sidecar_scope_or_add_it() -> None:
     assert histogram_exporter.exported[2].resource_metrics[0].resource is RESOURCE
 
 
-def _telemetry(tmp_path: Path, sampler: Any) -> tuple[OpenTelemetry, InMemorySpanExporter]:
+def _telemetry(
+    tmp_path: Path, sampler: Any, *, pre_encode: bool = False
+) -> tuple[OpenTelemetry, InMemorySpanExporter]:
     (tmp_path / "policies").mkdir(exist_ok=True)
     settings = parse_settings(DEMO_CONFIG, base_dir=tmp_path)
     spans = InMemorySpanExporter()
@@ -154,6 +159,7 @@ def _telemetry(tmp_path: Path, sampler: Any) -> tuple[OpenTelemetry, InMemorySpa
         sampler=sampler,
         metric_exporters=[Memory()],
         metric_export_interval_millis=math.inf,
+        pre_encode=pre_encode,
     )
     return telemetry, spans
 
@@ -203,4 +209,24 @@ def test_the_default_sampler_is_the_environment_s(
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
     telemetry, spans = _telemetry(tmp_path, None)
     _request(telemetry, {})
+    assert spans.get_finished_spans() == ()
+
+
+def test_spans_encoded_as_they_end_are_what_the_sdk_would_send(tmp_path: Path) -> None:
+    telemetry, spans = _telemetry(tmp_path, ALWAYS_ON, pre_encode=True)
+    _request(telemetry, {"traceparent": f"{PARENT}-01"})
+    finished = spans.get_finished_spans()
+    assert len(finished) == 2
+    for span in finished:
+        assert isinstance(span, PreEncodedSpan)
+        assert span.otlp == encode_span(span)
+    ours = ExportTraceServiceRequest.FromString(encode_spans(finished))
+    assert ours == sdk_encode(finished)
+
+
+def test_unsampled_spans_are_not_encoded(tmp_path: Path) -> None:
+    telemetry, spans = _telemetry(tmp_path, ParentBased(ALWAYS_ON), pre_encode=True)
+    trace = telemetry.start_request({"traceparent": f"{PARENT}-00"})
+    assert trace._recording is False
+    _request(telemetry, {"traceparent": f"{PARENT}-00"})
     assert spans.get_finished_spans() == ()

@@ -55,6 +55,8 @@ from ..settings import Settings
 from . import attributes as a
 from .export import Exporters
 from .histograms import ExplicitHistogram, WithHistograms
+from .otlp_http import OtlpHttpSpanExporter
+from .protobuf import PreEncodedSpan, encode_span
 
 if TYPE_CHECKING:
     from ..routing import Decision, PolicyRouter
@@ -78,6 +80,7 @@ class OpenTelemetry:
         resource: Resource | None = None,
         sampler: Sampler | None = None,
         metric_export_interval_millis: float | None = None,
+        pre_encode: bool = False,
     ) -> None:
         self.resource = resource if resource is not None else _resource()
         self.scope = InstrumentationScope(SCOPE, __version__)
@@ -85,6 +88,8 @@ class OpenTelemetry:
         timeout_ms = self._timeout * 1000
         self.capture_content = settings.telemetry.capture_content
         self.processors = tuple(span_processors)
+        # Encode each span as it ends, for an exporter that reads the encoding (otlp_http).
+        self.pre_encode = pre_encode
         # The sampler the SDK would use: OTEL_TRACES_SAMPLER and its argument, read by
         # TracerProvider (its only public way in); the provider itself is not used.
         self.sampler = sampler or TracerProvider(shutdown_on_exit=False).sampler
@@ -137,6 +142,7 @@ class OpenTelemetry:
                 for exporter in exporters.spans
             ],
             metric_exporters=exporters.metrics,
+            pre_encode=any(isinstance(e, OtlpHttpSpanExporter) for e in exporters.spans),
         )
 
     def _instruments(self, meter: Meter) -> None:
@@ -205,6 +211,8 @@ class OpenTelemetry:
         return _Trace(self, headers)
 
     def emit(self, span: ReadableSpan) -> None:
+        if self.pre_encode and type(span) is PreEncodedSpan and span.context.trace_flags.sampled:
+            span.otlp = encode_span(span)
         for processor in self.processors:
             processor.on_end(span)
 
@@ -458,7 +466,7 @@ class _Trace:
             attributes.update(_usage_attributes(record.usage))
         if self._recording:
             t.emit(
-                ReadableSpan(
+                PreEncodedSpan(
                     name=a.SERVER_SPAN,
                     context=self._context,
                     parent=self._parent,
@@ -501,7 +509,7 @@ class _Trace:
         self._t.duration.record(time.perf_counter() - attempt.began, metric_attributes)
         if self._recording:
             self._t.emit(
-                ReadableSpan(
+                PreEncodedSpan(
                     name=attempt.name,
                     context=attempt.context,
                     parent=self._context,

@@ -271,6 +271,24 @@ def _scope(scope: InstrumentationScope | None) -> bytes:
 _Scoped = tuple[InstrumentationScope | None, list[bytes]]
 
 
+def encode_span(span: ReadableSpan) -> bytes:
+    """One span as a ScopeSpans `spans` field (number 2)."""
+    return _field(2, _span(span))
+
+
+class PreEncodedSpan(ReadableSpan):
+    """A finished span that carries its encoding (`encode_span`), written where it ended.
+
+    The sidecar encodes its spans on the event loop as each request finishes (~35 µs a
+    span on one core), not in the exporter's thread a batch at a time: encoding 512 spans
+    there holds the interpreter lock for ~20 ms in 5 ms slices, and each request that
+    wakes up meanwhile waits for it (p99 latency at one client: ~12 ms, against ~3 ms with
+    telemetry off). The CPU is the same; its cost lands on the request that made the span.
+    """
+
+    otlp: bytes = b""
+
+
 def encode_spans(spans: Iterable[ReadableSpan]) -> bytes:
     """The serialised `ExportTraceServiceRequest` for `spans`."""
     # Grouped by resource, then scope, in order of first appearance, as the SDK does; by
@@ -285,7 +303,7 @@ def encode_spans(spans: Iterable[ReadableSpan]) -> bytes:
         scoped = scopes[1].get(id(scope))
         if scoped is None:
             scoped = scopes[1][id(scope)] = (scope, [])
-        scoped[1].append(_field(2, _span(span)))
+        scoped[1].append(span.otlp if type(span) is PreEncodedSpan else encode_span(span))
     out = []
     for resource, by_scope in resources.values():
         body = [_field(1, _attributes(1, resource.attributes))]
