@@ -93,14 +93,8 @@ _KEY_PREFIXES: dict[str, bytes] = {}
 
 def _key_value(key: str, value: Any) -> bytes:
     """A KeyValue message's content."""
-    prefix = _KEY_PREFIXES.get(key)
-    if prefix is None:
-        if len(_KEY_PREFIXES) < 4096:  # attribute names are few; a bound all the same
-            prefix = _KEY_PREFIXES[key] = _field(1, key.encode())
-        else:
-            prefix = _field(1, key.encode())
     any_value = _any_value(value)
-    return prefix + b"\x12" + _varint(len(any_value)) + any_value
+    return _key_prefix(key) + b"\x12" + _varint(len(any_value)) + any_value
 
 
 def _any_value(value: Any) -> bytes:
@@ -137,10 +131,22 @@ def _any_value(value: Any) -> bytes:
     raise TypeError(f"invalid attribute value type {type(value).__name__}")
 
 
-_STRING_PAIRS: dict[tuple[str, str], bytes] = {}
-"""Encoded KeyValues of string attributes: most repeat from span to span (model, tier,
-provider, address ...). Emptied when full, so unique values (ids) cannot grow it."""
+_STRING_PAIRS: dict[tuple[int, str, str], bytes] = {}
+"""Attribute fields (tag, length, KeyValue) of string values, by field number, key and
+value: most repeat from span to span (model, tier, provider, address ...). Emptied when
+full, so unique values (ids) cannot grow it without bound."""
 _STRING_PAIRS_MAX = 4096
+_INT64_MIN = -(1 << 63)
+_INT64_END = 1 << 63
+
+
+def _key_prefix(key: str) -> bytes:
+    prefix = _KEY_PREFIXES.get(key)
+    if prefix is None:
+        prefix = _field(1, key.encode())
+        if len(_KEY_PREFIXES) < 4096:  # attribute names are few; a bound all the same
+            _KEY_PREFIXES[key] = prefix
+    return prefix
 
 
 def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
@@ -149,26 +155,49 @@ def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
     parts = []
     tag = _tag(number, 2)
     pairs = _STRING_PAIRS
+    small = _SMALL
+    # The common scalar types are written inline: this runs for every attribute of every
+    # span, and a function call costs as much as the encoding itself.
     for key, value in attributes.items():
-        if type(value) is str:
-            kv = pairs.get((key, value))
-            if kv is None:
-                try:
-                    kv = _key_value(key, value)
-                except Exception as error:  # as the SDK's encoder: the attribute is left out
-                    logger.error("telemetry: attribute %s not encoded: %s", key, error)
-                    continue
-                if len(pairs) >= _STRING_PAIRS_MAX:
-                    pairs.clear()
-                pairs[key, value] = kv
+        kind = type(value)
+        if kind is str:
+            field = pairs.get((number, key, value))
+            if field is not None:
+                parts.append(field)
+                continue
+            try:
+                kv = _key_value(key, value)
+            except Exception as error:  # as the SDK's encoder: the attribute is left out
+                logger.error("telemetry: attribute %s not encoded: %s", key, error)
+                continue
+            n = len(kv)
+            field = tag + (small[n] if n < 0x80 else _varint(n)) + kv
+            if len(pairs) >= _STRING_PAIRS_MAX:
+                pairs.clear()
+            pairs[number, key, value] = field
+            parts.append(field)
+            continue
+        if kind is int and _INT64_MIN <= value < _INT64_END:
+            v = value & _INT64
+            any_value = b"\x18" + (small[v] if v < 0x80 else _varint(v))
+        elif kind is float:
+            any_value = b"\x21" + _DOUBLE.pack(value)
+        elif kind is bool:
+            any_value = b"\x10\x01" if value else b"\x10\x00"
         else:
             try:
                 kv = _key_value(key, value)
             except Exception as error:
                 logger.error("telemetry: attribute %s not encoded: %s", key, error)
                 continue
+            n = len(kv)
+            parts.append(tag + (small[n] if n < 0x80 else _varint(n)) + kv)
+            continue
+        # A scalar AnyValue is at most 11 bytes: its KeyValue's length is one byte if the
+        # key is short, as attribute keys are.
+        kv = _key_prefix(key) + b"\x12" + small[len(any_value)] + any_value
         n = len(kv)
-        parts.append(tag + (_SMALL[n] if n < 0x80 else _varint(n)) + kv)
+        parts.append(tag + (small[n] if n < 0x80 else _varint(n)) + kv)
     return b"".join(parts)
 
 
