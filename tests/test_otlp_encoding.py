@@ -15,6 +15,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from opentelemetry.trace.span import TraceState
 
 from sidecar.telemetry import protobuf
+from sidecar.telemetry.otlp_grpc import GrpcSpanExporter
 from sidecar.telemetry.protobuf import encode_spans
 
 RESOURCE = Resource({"service.name": "llm-sidecar", "service.version": "1.0", "pid": 7})
@@ -52,6 +53,7 @@ def _span(
 def _same_as_sdk(spans: list[ReadableSpan]) -> ExportTraceServiceRequest:
     ours = ExportTraceServiceRequest.FromString(encode_spans(spans))
     theirs = sdk_encode(spans)
+    assert GrpcSpanExporter()._translate_data(spans) == ours  # what grpc export sends
     # Older SDKs (1.30) leave out a scope's schema_url; newer ones write it, as we do.
     for our_resource, their_resource in zip(
         ours.resource_spans, theirs.resource_spans, strict=True

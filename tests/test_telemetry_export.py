@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
 from sidecar.errors import ConfigError
 from sidecar.settings import parse_settings
 from sidecar.telemetry import NO_TELEMETRY, from_environment
 from sidecar.telemetry.export import exporters_from_environment
+from sidecar.telemetry.otlp_grpc import GrpcSpanExporter
 from sidecar.telemetry.otlp_http import OtlpHttpMetricExporter, OtlpHttpSpanExporter
 
 from .support import DEMO_CONFIG
@@ -47,7 +47,7 @@ def test_exporters_named_explicitly_and_grpc() -> None:
     }
     exporters = exporters_from_environment(env)
     assert exporters is not None
-    assert [type(e) for e in exporters.spans] == [ConsoleSpanExporter, GrpcSpans]
+    assert [type(e) for e in exporters.spans] == [ConsoleSpanExporter, GrpcSpanExporter]
     assert exporters.metrics == []
 
 

@@ -230,3 +230,24 @@ def test_unsampled_spans_are_not_encoded(tmp_path: Path) -> None:
     assert trace._recording is False
     _request(telemetry, {"traceparent": f"{PARENT}-00"})
     assert spans.get_finished_spans() == ()
+
+
+def test_spans_are_encoded_as_they_end_for_the_exporters_that_send_that_encoding(
+    tmp_path: Path,
+) -> None:
+    from sidecar.telemetry.export import exporters_from_environment
+
+    (tmp_path / "policies").mkdir()
+    settings = parse_settings(DEMO_CONFIG, base_dir=tmp_path)
+    router = build_router(settings, load_plugins())
+    for env, pre_encode in [
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, True),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, True),
+        ({"OTEL_TRACES_EXPORTER": "console"}, False),
+    ]:
+        exporters = exporters_from_environment(env)
+        assert exporters is not None
+        telemetry = OpenTelemetry.exporting(settings, router, exporters)
+        assert telemetry.pre_encode is pre_encode, env
+        for processor in telemetry.processors:
+            processor.shutdown()

@@ -7,8 +7,8 @@ exporter does not mean "send OTLP to localhost": a sidecar next to every applica
 must not spray connection errors where no collector runs. `OTEL_SDK_DISABLED=true` turns
 everything off. Endpoint, headers, timeout and compression are read by the OTLP
 exporters from the same variables (over http/protobuf the sidecar's own exporters,
-`otlp_http`, which read them as the SDK's do; over grpc the SDK's); service name,
-resource attributes and sampler by the SDK.
+`otlp_http`, which read them as the SDK's do; over grpc the SDK's, spans with the
+sidecar's encoder: `otlp_grpc`); service name, resource attributes and sampler by the SDK.
 """
 
 from __future__ import annotations
@@ -98,11 +98,9 @@ def _build(signal: str, name: str, env: Any, problems: list[ConfigProblem]) -> A
     if protocol == "grpc":
         try:
             if signal == "traces":
-                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-                    OTLPSpanExporter as GrpcSpans,
-                )
+                from .otlp_grpc import grpc_span_exporter
 
-                return GrpcSpans()
+                return grpc_span_exporter()
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
                 OTLPMetricExporter as GrpcMetrics,
             )

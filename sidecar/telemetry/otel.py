@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -142,7 +143,7 @@ class OpenTelemetry:
                 for exporter in exporters.spans
             ],
             metric_exporters=exporters.metrics,
-            pre_encode=any(isinstance(e, OtlpHttpSpanExporter) for e in exporters.spans),
+            pre_encode=any(_reads_encoding(e) for e in exporters.spans),
         )
 
     def _instruments(self, meter: Meter) -> None:
@@ -248,6 +249,15 @@ class OpenTelemetry:
     def _stop_metrics(self) -> None:
         if self._meter_provider is not None:
             self._meter_provider.shutdown()
+
+
+def _reads_encoding(exporter: object) -> bool:
+    """The exporter sends what `protobuf.encode_spans` writes (and so reads the encoding
+    of a `PreEncodedSpan`)."""
+    if isinstance(exporter, OtlpHttpSpanExporter):
+        return True
+    grpc = sys.modules.get("sidecar.telemetry.otlp_grpc")  # only loaded when grpc is chosen
+    return grpc is not None and isinstance(exporter, grpc.GrpcSpanExporter)
 
 
 def _resource() -> Resource:
