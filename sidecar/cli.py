@@ -28,6 +28,7 @@ from .routing import PolicyRouter
 from .runtime import build_router, build_runtime, check_providers, provider_kinds
 from .settings import Settings, config_path, load_settings
 from .telemetry import from_environment
+from .telemetry.export import describe, exporters_from_environment
 
 EXIT_CONFIG = 2
 
@@ -204,6 +205,11 @@ def _check(args: argparse.Namespace) -> int:
         f"{settings.routing.policies}: ok ({len(policy_set.policies)} policies, "
         f"version {policy_set.version}, {policy_set.engine} CEL engine)"
     )
+    # The OTEL_* variables as `serve` reads them: a wrong one raises ConfigError naming it.
+    exporters = exporters_from_environment()
+    print(f"telemetry: {describe(exporters)}")
+    for exporter in (*exporters.spans, *exporters.metrics) if exporters else ():
+        exporter.shutdown()
     return 0
 
 

@@ -50,8 +50,8 @@ def exporters_from_environment(
             exporter = _build(signal, name, env, problems)
             if exporter is not None:
                 (exporters.spans if signal == "traces" else exporters.metrics).append(exporter)
-    if problems:
-        raise ConfigError(problems, "environment")
+    if problems:  # a general variable wrong for both signals is one problem
+        raise ConfigError(list(dict.fromkeys(problems)), "environment")
     return exporters
 
 
@@ -130,3 +130,21 @@ def _build(signal: str, name: str, env: Any, problems: list[ConfigProblem]) -> A
     except ConfigError as error:
         problems.extend(error.problems)
         return None
+
+
+def describe(exporters: Exporters | None) -> str:
+    """One line for `sidecar check`: where each signal goes."""
+    if exporters is None:
+        return "off (no OTEL_* variable configures an exporter)"
+    parts = []
+    for signal, found in (("spans", exporters.spans), ("metrics", exporters.metrics)):
+        for exporter in found:
+            sender = getattr(exporter, "sender", None)
+            if sender is not None:
+                where = f"OTLP http/protobuf to {sender.endpoint}"
+            elif "grpc" in type(exporter).__module__:
+                where = "OTLP grpc"
+            else:
+                where = "console"
+            parts.append(f"{signal}: {where}")
+    return "; ".join(parts)

@@ -34,6 +34,22 @@ def test_check_accepts_the_example_config() -> None:
     assert "sidecar.yaml: ok (2 providers, 4 models, 4 tiers)" in result.stdout
 
 
+def test_check_says_where_telemetry_goes_and_names_a_wrong_variable() -> None:
+    quiet = {"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_TRACES_EXPORTER": ""}
+    assert "telemetry: off (no OTEL_* variable" in run_cli("check", env=quiet).stdout
+    env = {**quiet, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
+    result = run_cli("check", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "telemetry: spans: OTLP http/protobuf to http://127.0.0.1:4318/v1/traces; "
+        "metrics: OTLP http/protobuf to http://127.0.0.1:4318/v1/metrics"
+    ) in result.stdout
+    result = run_cli("check", env={**env, "OTEL_EXPORTER_OTLP_TIMEOUT": "soon"})
+    assert result.returncode == 2
+    assert "1 configuration error(s)" in result.stderr  # one variable, one problem
+    assert "OTEL_EXPORTER_OTLP_TIMEOUT: 'soon' is not a positive number" in result.stderr
+
+
 def test_check_lists_every_problem_with_its_key_path(tmp_path: Path) -> None:
     config = sidecar_config("http://127.0.0.1:9")
     config["tiers"]["mid"] = ["small", "gpt-5x"]
