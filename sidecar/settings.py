@@ -33,25 +33,25 @@ T = TypeVar("T")
 _C_LOADER = getattr(yaml, "CSafeLoader", None)
 
 
-def safe_load(text: str) -> Any:
-    """`yaml.safe_load` on libyaml where PyYAML has it (~7x faster). On an error, the
-    text is parsed again in Python, so the message and its position are PyYAML's own."""
+def _on_libyaml(parse: Callable[..., T], text: str, python_loader: Any) -> T:
+    """`parse(text)` on libyaml where PyYAML has it (~7x faster). On an error the text is
+    parsed again in Python, so the message and its position are PyYAML's own."""
     if _C_LOADER is not None:
         try:
-            return yaml.load(text, Loader=_C_LOADER)
+            return parse(text, Loader=_C_LOADER)
         except yaml.YAMLError:
             pass
-    return yaml.safe_load(text)
+    return parse(text, Loader=python_loader)
+
+
+def safe_load(text: str) -> Any:
+    """`yaml.safe_load`, on libyaml where PyYAML has it."""
+    return _on_libyaml(yaml.load, text, yaml.SafeLoader)
 
 
 def compose(text: str) -> yaml.Node | None:
     """`yaml.compose` (a node tree with positions), on libyaml where PyYAML has it."""
-    if _C_LOADER is not None:
-        try:
-            return yaml.compose(text, Loader=_C_LOADER)
-        except yaml.YAMLError:
-            pass
-    return yaml.compose(text)
+    return _on_libyaml(yaml.compose, text, yaml.Loader)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Test helpers: real uvicorn servers on loopback, the OpenAI schema, fixture paths."""
+"""Test helpers: real uvicorn servers on loopback, the OpenAI schema, fixture paths, an
+in-memory metric exporter."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ from typing import Any
 
 import uvicorn
 from jsonschema import Draft202012Validator
+from opentelemetry.sdk.metrics import Histogram
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -95,3 +103,25 @@ def iter_sse(raw: bytes) -> Iterator[bytes]:
     for block in raw.split(b"\n\n"):
         if block.startswith(b"data: "):
             yield block[6:]
+
+
+class MemoryMetrics(MetricExporter):
+    """A metric exporter that keeps every export; `delta` asks for delta histograms."""
+
+    def __init__(self, delta: bool = False) -> None:
+        super().__init__(
+            preferred_temporality={Histogram: AggregationTemporality.DELTA} if delta else None
+        )
+        self.exported: list[MetricsData] = []
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        self.exported.append(metrics_data)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        return None

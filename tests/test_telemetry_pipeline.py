@@ -9,12 +9,9 @@ from typing import Any
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Metric,
-    MetricExporter,
-    MetricExportResult,
     MetricsData,
     ResourceMetrics,
     ScopeMetrics,
@@ -34,32 +31,10 @@ from sidecar.telemetry.histograms import ExplicitHistogram, WithHistograms
 from sidecar.telemetry.otel import OpenTelemetry
 from sidecar.telemetry.protobuf import PreEncodedSpan, encode_span, encode_spans
 
-from .support import DEMO_CONFIG
+from .support import DEMO_CONFIG, MemoryMetrics
 
 SCOPE = InstrumentationScope("sidecar", "1")
 RESOURCE = Resource({"service.name": "llm-sidecar"})
-
-
-class Memory(MetricExporter):
-    def __init__(self, delta: bool = False) -> None:
-        super().__init__(
-            preferred_temporality={HistogramInstrument: AggregationTemporality.DELTA}
-            if delta
-            else None
-        )
-        self.exported: list[MetricsData] = []
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> MetricExportResult:
-        self.exported.append(metrics_data)
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        return None
 
 
 def _empty() -> MetricsData:
@@ -79,7 +54,7 @@ def _metric(data: MetricsData, name: str) -> Metric:
 
 def test_buckets_are_upper_inclusive_and_points_are_per_attribute_set() -> None:
     histogram = ExplicitHistogram("h", "s", "d", (1, 4, 16))
-    memory = Memory()
+    memory = MemoryMetrics()
     exporter = WithHistograms(memory, [histogram], SCOPE, RESOURCE)
     for value in (0, 1, 1.5, 4, 16, 17):
         histogram.record(value, {"model": "a"})
@@ -98,7 +73,7 @@ def test_buckets_are_upper_inclusive_and_points_are_per_attribute_set() -> None:
 
 def test_cumulative_keeps_counting_and_delta_starts_again() -> None:
     histogram = ExplicitHistogram("h", "s", "d", (1,))
-    cumulative, delta = Memory(), Memory(delta=True)
+    cumulative, delta = MemoryMetrics(), MemoryMetrics(delta=True)
     exporters = [WithHistograms(m, [histogram], SCOPE, RESOURCE) for m in (cumulative, delta)]
     histogram.record(0.5, {})
     for exporter in exporters:
@@ -128,7 +103,7 @@ def test_cumulative_keeps_counting_and_delta_starts_again() -> None:
 
 def test_histograms_join_the_sidecar_scope_or_add_it() -> None:
     histogram = ExplicitHistogram("h", "s", "d", (1,))
-    histogram_exporter = Memory()
+    histogram_exporter = MemoryMetrics()
     exporter = WithHistograms(histogram_exporter, [histogram], SCOPE, RESOURCE)
     histogram.record(1, {})
     other = Resource({"service.name": "from the sdk"})
@@ -157,7 +132,7 @@ def _telemetry(
         build_router(settings, load_plugins()),
         span_processors=[SimpleSpanProcessor(spans)],
         sampler=sampler,
-        metric_exporters=[Memory()],
+        metric_exporters=[MemoryMetrics()],
         metric_export_interval_millis=math.inf,
         pre_encode=pre_encode,
     )

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +33,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, NoOpMeterProvider, Obs
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Event, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision as Sampling
@@ -57,7 +56,6 @@ from ..settings import Settings
 from . import attributes as a
 from .export import Exporters
 from .histograms import ExplicitHistogram, WithHistograms
-from .otlp_http import OtlpHttpSpanExporter
 from .protobuf import PreEncodedSpan, encode_span
 
 if TYPE_CHECKING:
@@ -144,7 +142,7 @@ class OpenTelemetry:
                 for exporter in exporters.spans
             ],
             metric_exporters=exporters.metrics,
-            pre_encode=any(_reads_encoding(e) for e in exporters.spans),
+            pre_encode=any(getattr(e, "sends_encoded_spans", False) for e in exporters.spans),
         )
 
     def _instruments(self, meter: Meter) -> None:
@@ -212,8 +210,8 @@ class OpenTelemetry:
     def start_request(self, headers: Mapping[str, str]) -> _Trace:
         return _Trace(self, headers)
 
-    def emit(self, span: ReadableSpan) -> None:
-        if self.pre_encode and type(span) is PreEncodedSpan and span.context.trace_flags.sampled:
+    def emit(self, span: PreEncodedSpan) -> None:
+        if self.pre_encode and span.context.trace_flags.sampled:
             span.otlp = encode_span(span)
         for processor in self.processors:
             processor.on_end(span)
@@ -250,15 +248,6 @@ class OpenTelemetry:
     def _stop_metrics(self) -> None:
         if self._meter_provider is not None:
             self._meter_provider.shutdown()
-
-
-def _reads_encoding(exporter: object) -> bool:
-    """The exporter sends what `protobuf.encode_spans` writes (and so reads the encoding
-    of a `PreEncodedSpan`)."""
-    if isinstance(exporter, OtlpHttpSpanExporter):
-        return True
-    grpc = sys.modules.get("sidecar.telemetry.otlp_grpc")  # only loaded when grpc is chosen
-    return grpc is not None and isinstance(exporter, grpc.GrpcSpanExporter)
 
 
 def _resource() -> Resource:

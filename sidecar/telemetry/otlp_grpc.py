@@ -19,6 +19,9 @@ from .protobuf import encode_spans
 
 
 class GrpcSpanExporter(OTLPSpanExporter):
+    sends_encoded_spans = True
+    """It sends what `protobuf.encode_spans` writes: spans are encoded as they end."""
+
     # The SDK's exporters build their request in `_translate_data` (1.30 to 1.45 at least);
     # `grpc_span_exporter` checks that it is still there, so a later SDK that moves it gets
     # its own encoding rather than a broken exporter.

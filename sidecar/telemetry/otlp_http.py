@@ -248,6 +248,9 @@ class Sender:
 
 
 class OtlpHttpSpanExporter(SpanExporter):
+    sends_encoded_spans = True
+    """It sends what `protobuf.encode_spans` writes: spans are encoded as they end."""
+
     def __init__(self, sender: Sender) -> None:
         self.sender = sender
 

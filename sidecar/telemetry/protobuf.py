@@ -315,7 +315,8 @@ class PreEncodedSpan(ReadableSpan):
     telemetry off). The CPU is the same; its cost lands on the request that made the span.
     """
 
-    otlp: bytes = b""
+    otlp: bytes | None = None
+    """Set where the span ended, if an exporter sends this encoding (else encoded then)."""
 
 
 def encode_spans(spans: Iterable[ReadableSpan]) -> bytes:
@@ -332,7 +333,8 @@ def encode_spans(spans: Iterable[ReadableSpan]) -> bytes:
         scoped = scopes[1].get(id(scope))
         if scoped is None:
             scoped = scopes[1][id(scope)] = (scope, [])
-        scoped[1].append(span.otlp if type(span) is PreEncodedSpan else encode_span(span))
+        ready = span.otlp if type(span) is PreEncodedSpan else None
+        scoped[1].append(ready or encode_span(span))
     out = []
     for resource, by_scope in resources.values():
         body = [_field(1, _attributes(1, resource.attributes))]

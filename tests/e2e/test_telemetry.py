@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 import openai
 import pytest
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -25,32 +24,12 @@ from sidecar.telemetry import attributes as a
 from sidecar.telemetry.otel import OpenTelemetry
 
 from ..fake_upstream import FakeUpstream, Reply, json_reply
-from ..support import ServerThread
+from ..support import MemoryMetrics, ServerThread
 from .conftest import running_sidecar, sdk, sidecar_config
 
 SECRET_PROMPT = "the-launch-code-is-swordfish"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
-
-
-class MemoryMetrics(MetricExporter):
-    """Keeps the last metrics exported."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.data: MetricsData | None = None
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> MetricExportResult:
-        self.data = metrics_data
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        return None
 
 
 class Collected:
@@ -90,8 +69,7 @@ class Collected:
     def points(self, name: str) -> list[Any]:
         assert self.telemetry is not None
         self.telemetry.flush()
-        data = self.metrics.data
-        assert data is not None
+        data = self.metrics.exported[-1]
         return [
             point
             for resource in data.resource_metrics
