@@ -38,6 +38,11 @@ COPY . .
 # The default configuration is staged here so that it is copied in one step, readable by
 # the non-root user, and so that a checkout without policy files (git keeps no empty
 # folders) still yields an /etc/sidecar/policies directory.
+# gcc builds the sidecar's C extensions (the hot loops of its classifiers and span
+# encoder); it stays in this stage, and the runtime image gets only the built wheel.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip wheel --wheel-dir /wheels . \
  && mkdir -p /config/policies \

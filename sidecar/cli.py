@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from . import __version__, native
 from .cel import CelError
 from .cost import price_models
 from .errors import ConfigError, InvalidRequest
@@ -210,6 +210,7 @@ def _check(args: argparse.Namespace) -> int:
     print(f"telemetry: {describe(exporters)}")
     for exporter in (*exporters.spans, *exporters.metrics) if exporters else ():
         exporter.shutdown()
+    print(native.describe())
     return 0
 
 

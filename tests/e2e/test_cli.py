@@ -314,3 +314,10 @@ def test_check_warns_about_a_model_without_a_price(tmp_path: Path) -> None:
         "warning: models.big.price: not configured, and 'house-model-v2' is not a model with "
         "a known list price: its requests count as free in cost and savings"
     ]
+
+
+def test_check_says_which_native_extensions_are_in_use() -> None:
+    result = run_cli("check")
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("native: "))
+    assert "tokens classifier" in line
