@@ -1,0 +1,3 @@
+from typing_extensions import Buffer
+
+def counts(data: Buffer, weights: Buffer, flags: Buffer, /) -> tuple[int, int]: ...
