@@ -4,26 +4,31 @@ Measured on one core, a pass-through on httpx's own pool did ~780 requests/s and
 degraded under concurrency; over aiohttp ~3,600. Timeouts are set per request by the
 providers (httpx's 5 s default read timeout is far too short for a model).
 
-An `Endpoint` hands its requests straight to the client's transport. The client's own
-per-request layers (authentication and redirect flows, the cookie jar, a log line per
-request) do nothing a sidecar wants, and cost a third or more of an upstream call's CPU;
-a cookie jar shared by every caller would even carry one caller's cookies into another's
-requests.
+An `Endpoint` sends on the aiohttp session under the process's client directly. httpx's
+per-request layers do nothing a sidecar wants and cost a good part of an upstream call's
+CPU: the client's authentication and redirect flows, cookie jar and log line, and on the
+way through the transport an `httpx.Request`, an `httpx.Response` and their headers built
+and parsed again (~9% of the sidecar's CPU per request under load, py-spy). Given any
+other httpx client (a plugin's, a test's `MockTransport`), it sends through that client's
+transport, with the same headers, timeouts and errors.
+
+No cookie jar anywhere: a jar shared by every caller would carry one caller's cookies (a
+session, a load balancer's affinity) into another's requests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any, Protocol
 
 import aiohttp
 import httpx
-from httpx_aiohttp import HttpxAiohttpClient
+from httpx_aiohttp.transport import AiohttpTransport
 
 from .errors import UpstreamUnavailable, upstream_status_error
-from .settings import ProviderSettings, UpstreamSettings
+from .settings import ProviderSettings, Timeouts, UpstreamSettings
 from .wire import sse
 from .wire.openai import loads_object
 
@@ -35,7 +40,24 @@ def create_client(settings: UpstreamSettings) -> httpx.AsyncClient:
         keepalive_expiry=settings.keepalive_expiry,
     )
     # trust_env=False: a sidecar must not be re-routed by a stray HTTP_PROXY in the pod.
-    return HttpxAiohttpClient(limits=limits, timeout=None, trust_env=False)
+    transport = AiohttpTransport(limits=limits, trust_env=False)
+
+    def session() -> aiohttp.ClientSession:
+        # Made on first use, inside the running loop, as the transport's own would be;
+        # unlike it, without a cookie jar.
+        connector = aiohttp.TCPConnector(
+            limit=settings.max_connections,
+            keepalive_timeout=settings.keepalive_expiry,
+            ssl=transport.ssl_context,
+        )
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    transport.client = session
+    return httpx.AsyncClient(transport=transport, timeout=None, trust_env=False)
+
+
+TRANSPORT_ERRORS = (TimeoutError, httpx.TransportError, aiohttp.ClientError)
+"""What sending or reading may raise below the HTTP status: `transport_failure` says which."""
 
 
 def transport_failure(
@@ -44,9 +66,10 @@ def transport_failure(
     """Translate a transport-level failure, once, into the error the client sees.
 
     httpx-aiohttp maps every aiohttp connection error to `httpx.ConnectTimeout`, a refused
-    connection included, so the aiohttp exception it chains is what tells them apart.
+    connection included, so the aiohttp exception it chains is what tells them apart; on
+    the direct path the aiohttp exception comes as it is.
     """
-    cause = exc.__cause__
+    cause = exc.__cause__ if isinstance(exc, httpx.TransportError) else exc
     if isinstance(cause, aiohttp.ClientConnectorError):
         return UpstreamUnavailable(
             f"Upstream {provider!r} refused the connection or could not be resolved.",
@@ -83,7 +106,6 @@ class Endpoint:
         self.url = url
         self._target = httpx.URL(url)  # parsed once: parsing costs more than the JSON body
         self._settings = settings
-        self._send = _sender(client, self._target)
         # The client's defaults (user agent, accepted encodings) under the provider's own,
         # merged once, as httpx.Headers: a request copies them without parsing them again.
         self._headers = httpx.Headers(client.headers)
@@ -92,10 +114,16 @@ class Endpoint:
         self._stream_headers = self._headers.copy()
         self._stream_headers["accept-encoding"] = "identity"
         t = settings.timeouts
-        self._plain_timeout = {"timeout": httpx.Timeout(t.total, connect=t.connect).as_dict()}
-        self._stream_timeout = {
-            "timeout": httpx.Timeout(max(t.first_byte, t.idle), connect=t.connect).as_dict()
-        }
+        transport = _transport_for(client, self._target)
+        self._wire: _Wire
+        if isinstance(transport, AiohttpTransport):
+            self._wire = _AiohttpWire(
+                transport, url, self._headers, self._stream_headers, settings.timeouts
+            )
+        else:
+            self._wire = _HttpxWire(
+                client, transport, self._target, self._headers, self._stream_headers, t
+            )
 
     def __repr__(self) -> str:  # never the headers: they hold the key
         return f"Endpoint({self.url!r})"
@@ -105,21 +133,13 @@ class Endpoint:
 
         `headers` are added to the provider's own (the call's trace context, for one)."""
         name, total = self._settings.name, self._settings.timeouts.total
-        request = httpx.Request(
-            "POST",
-            self._target,
-            headers=_with(self._headers, headers),
-            content=body,
-            extensions=self._plain_timeout,
-        )
         try:
             async with asyncio.timeout(total):
-                response = await self._send(request)
-                content = await _body(response)
-        except (TimeoutError, httpx.TransportError) as exc:
+                status, content, response_headers = await self._wire.post(body, headers)
+        except TRANSPORT_ERRORS as exc:
             raise transport_failure(name, exc, "an answer", total) from None
-        if response.status_code >= 400:
-            raise upstream_status_error(response.status_code, content, name, _passed_on(response))
+        if status >= 400:
+            raise upstream_status_error(status, content, name, _passed_on(response_headers))
         return content
 
     async def events(
@@ -133,34 +153,25 @@ class Endpoint:
         name, timeouts = self._settings.name, self._settings.timeouts
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeouts.total
-        request = httpx.Request(
-            "POST",
-            self._target,
-            headers=_with(self._stream_headers, headers),
-            content=body,
-            extensions=self._stream_timeout,
-        )
         try:
             async with asyncio.timeout(min(timeouts.first_byte, timeouts.total)):
-                response = await self._send(request)
-        except (TimeoutError, httpx.TransportError) as exc:
+                response = await self._wire.stream(body, headers)
+        except TRANSPORT_ERRORS as exc:
             raise transport_failure(name, exc, "the first byte", timeouts.first_byte) from None
         watch = _IdleWatch(loop)
         try:
-            if response.status_code >= 400:
-                content = await response.aread()
+            if response.status >= 400:
+                content = await response.read()
                 raise upstream_status_error(
-                    response.status_code, content, name, _passed_on(response)
+                    response.status, content, name, _passed_on(response.headers)
                 )
             decoder = sse.Decoder()
-            stream = response.stream
-            assert isinstance(stream, httpx.AsyncByteStream)
-            raw = aiter(stream)
+            raw = response.chunks
             while True:
                 wait = min(timeouts.idle, deadline - loop.time())
                 try:
                     data = await watch.next(raw, wait)
-                except (TimeoutError, httpx.TransportError) as exc:
+                except TRANSPORT_ERRORS as exc:
                     raise transport_failure(name, exc, "the next chunk", wait) from None
                 for event in decoder.feed(data) if data is not None else decoder.flush():
                     yield event
@@ -168,7 +179,7 @@ class Endpoint:
                     return
         finally:
             watch.stop()
-            await response.aclose()
+            await response.close()
 
     def json(self, raw: bytes) -> dict[str, Any]:
         """A JSON object from the upstream, or the error that says it was not one."""
@@ -190,20 +201,184 @@ class Endpoint:
         )
 
 
-Send = Callable[[httpx.Request], Awaitable[httpx.Response]]
+class _Streaming(Protocol):
+    """A streamed answer whose status and headers came, its body not yet read."""
+
+    status: int
+    headers: Mapping[str, str]
+    chunks: AsyncIterator[bytes]
+
+    async def read(self) -> bytes: ...
+
+    async def close(self) -> None: ...
 
 
-def _sender(client: httpx.AsyncClient, url: httpx.URL) -> Send:
-    """What sends a request to `url` and returns its response with the body unread."""
+class _Wire(Protocol):
+    """How an Endpoint's requests go out: headers merged, timeouts of the transport set."""
+
+    async def post(
+        self, body: bytes, headers: Mapping[str, str] | None
+    ) -> tuple[int, bytes, Mapping[str, str]]: ...
+
+    async def stream(self, body: bytes, headers: Mapping[str, str] | None) -> _Streaming: ...
+
+
+def _transport_for(client: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncBaseTransport | None:
+    """The transport `client` would send a request to `url` on (None if it does not say)."""
     transport_for_url = getattr(client, "_transport_for_url", None)
-    if transport_for_url is None:  # a client without httpx's transport lookup: its public API
-
-        async def send(request: httpx.Request) -> httpx.Response:
-            return await client.send(request, stream=True)
-
-        return send
+    if transport_for_url is None:
+        return None
     transport: httpx.AsyncBaseTransport = transport_for_url(url)
-    return transport.handle_async_request
+    return transport
+
+
+class _AiohttpStream:
+    __slots__ = ("_response", "chunks", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+        # As the bytes arrive: an SSE event must not wait for a buffer to fill.
+        self.chunks: AsyncIterator[bytes] = response.content.iter_any()
+
+    async def read(self) -> bytes:
+        return await self._response.read()
+
+    async def close(self) -> None:
+        # Back to the pool if the body was read to its end; closed otherwise.
+        self._response.release()
+        await self._response.wait_for_close()
+
+
+class _AiohttpWire:
+    """Straight to the aiohttp session of the process's client (see the module's doc)."""
+
+    def __init__(
+        self,
+        transport: AiohttpTransport,
+        url: str,
+        headers: httpx.Headers,
+        stream_headers: httpx.Headers,
+        timeouts: Timeouts,
+    ) -> None:
+        self._transport = transport
+        self._url = url
+        # aiohttp adds the accepted encodings it can decode itself, and decodes them.
+        self._headers = {k: v for k, v in headers.items() if k != "accept-encoding"}
+        self._stream_headers = dict(stream_headers.items())
+        # What httpx-aiohttp would set from the httpx timeouts: the connect timeout, and a
+        # bound on each socket read (the whole answer's bound is the caller's).
+        self._plain_timeout = aiohttp.ClientTimeout(
+            sock_connect=timeouts.connect, sock_read=timeouts.total
+        )
+        self._stream_timeout = aiohttp.ClientTimeout(
+            sock_connect=timeouts.connect, sock_read=max(timeouts.first_byte, timeouts.idle)
+        )
+
+    def _session(self) -> aiohttp.ClientSession:
+        session = self._transport.client
+        if not isinstance(session, aiohttp.ClientSession):  # first use: as the transport does
+            session = self._transport.client = self._transport.get_client()
+        return session
+
+    async def post(
+        self, body: bytes, headers: Mapping[str, str] | None
+    ) -> tuple[int, bytes, Mapping[str, str]]:
+        response = await self._session().request(
+            "POST",
+            self._url,
+            headers={**self._headers, **headers} if headers else self._headers,
+            data=body,
+            allow_redirects=False,
+            timeout=self._plain_timeout,
+        )
+        try:
+            return response.status, await response.read(), response.headers
+        finally:
+            response.release()
+
+    async def stream(self, body: bytes, headers: Mapping[str, str] | None) -> _Streaming:
+        response = await self._session().request(
+            "POST",
+            self._url,
+            headers={**self._stream_headers, **headers} if headers else self._stream_headers,
+            data=body,
+            allow_redirects=False,
+            timeout=self._stream_timeout,
+        )
+        return _AiohttpStream(response)
+
+
+class _HttpxStream:
+    __slots__ = ("_response", "chunks", "headers", "status")
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self.status = response.status_code
+        self.headers: Mapping[str, str] = response.headers
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+        self.chunks: AsyncIterator[bytes] = aiter(stream)
+
+    async def read(self) -> bytes:
+        return await self._response.aread()
+
+    async def close(self) -> None:
+        await self._response.aclose()
+
+
+class _HttpxWire:
+    """Through an httpx client's transport, skipping the client's own layers; through the
+    client's public API if it has no transport lookup."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport | None,
+        url: httpx.URL,
+        headers: httpx.Headers,
+        stream_headers: httpx.Headers,
+        timeouts: Timeouts,
+    ) -> None:
+        self._client = client
+        self._transport = transport
+        self._url = url
+        self._headers = headers
+        self._stream_headers = stream_headers
+        t = timeouts
+        self._plain_timeout = {"timeout": httpx.Timeout(t.total, connect=t.connect).as_dict()}
+        self._stream_timeout = {
+            "timeout": httpx.Timeout(max(t.first_byte, t.idle), connect=t.connect).as_dict()
+        }
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        if self._transport is None:
+            return await self._client.send(request, stream=True)
+        return await self._transport.handle_async_request(request)
+
+    async def post(
+        self, body: bytes, headers: Mapping[str, str] | None
+    ) -> tuple[int, bytes, Mapping[str, str]]:
+        request = httpx.Request(
+            "POST",
+            self._url,
+            headers=_with(self._headers, headers),
+            content=body,
+            extensions=self._plain_timeout,
+        )
+        response = await self._send(request)
+        return response.status_code, await _body(response), response.headers
+
+    async def stream(self, body: bytes, headers: Mapping[str, str] | None) -> _Streaming:
+        request = httpx.Request(
+            "POST",
+            self._url,
+            headers=_with(self._stream_headers, headers),
+            content=body,
+            extensions=self._stream_timeout,
+        )
+        return _HttpxStream(await self._send(request))
 
 
 async def _body(response: httpx.Response) -> bytes:
@@ -289,16 +464,16 @@ class _IdleWatch:
 RETRY_AFTER_MS = ("retry-after-ms", "x-ms-retry-after-ms")
 
 
-def _passed_on(response: httpx.Response) -> dict[str, str]:
+def _passed_on(headers: Mapping[str, str]) -> dict[str, str]:
     """`Retry-After`, the one upstream header a client may need. OpenAI and Azure may give
     the wait only in milliseconds (`retry-after-ms`, as the OpenAI SDK honours it): that
     becomes whole seconds, rounded up, so the client and the core read one header."""
-    retry_after = response.headers.get("retry-after")
+    retry_after = headers.get("retry-after")
     if retry_after:
         return {"retry-after": retry_after}
     for name in RETRY_AFTER_MS:
         try:
-            milliseconds = float(response.headers.get(name, ""))
+            milliseconds = float(headers.get(name, ""))
         except ValueError:
             continue
         if math.isfinite(milliseconds) and milliseconds >= 0:

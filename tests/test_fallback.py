@@ -73,4 +73,4 @@ def test_the_data_boundary() -> None:
 def test_a_wait_in_milliseconds_is_passed_on_as_retry_after(
     headers: dict[str, str], passed_on: dict[str, str]
 ) -> None:
-    assert _passed_on(httpx.Response(429, headers=headers)) == passed_on
+    assert _passed_on(httpx.Response(429, headers=headers).headers) == passed_on
