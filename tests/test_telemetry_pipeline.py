@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry import propagate
+from opentelemetry import trace as otel_trace
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -21,6 +26,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from sidecar.plugins import load_plugins
 from sidecar.provider import Target, Usage
@@ -226,3 +233,78 @@ def test_spans_are_encoded_as_they_end_for_the_exporters_that_send_that_encoding
         assert telemetry.pre_encode is pre_encode, env
         for processor in telemetry.processors:
             processor.shutdown()
+
+
+def _attempt_headers(telemetry: OpenTelemetry, incoming: dict[str, str]) -> dict[str, str]:
+    trace = telemetry.start_request(incoming)
+    return dict(trace.attempt(Target("small", "cloud", "small-1", "light", False), 1, None))
+
+
+def _propagators_write(incoming: dict[str, str], traceparent: str) -> dict[str, str]:
+    """What the global propagators write for an attempt with this traceparent, under a
+    request with these headers."""
+    _, trace_id, span_id, flags = traceparent.split("-")
+    parent = otel_trace.get_current_span(propagate.extract(incoming)).get_span_context()
+    context = SpanContext(
+        int(trace_id, 16), int(span_id, 16), False, TraceFlags(int(flags, 16)), parent.trace_state
+    )
+    carrier: dict[str, str] = {}
+    propagate.inject(
+        carrier,
+        context=otel_trace.set_span_in_context(
+            NonRecordingSpan(context), propagate.extract(incoming)
+        ),
+    )
+    return carrier
+
+
+@pytest.mark.parametrize(
+    "incoming",
+    [
+        {},
+        {"traceparent": f"{PARENT}-01"},
+        {"traceparent": f"{PARENT}-00"},
+        {"traceparent": f"{PARENT}-01", "tracestate": "vendor=1,other=two"},
+        {"traceparent": "00-not-a-trace-context"},
+        {"baggage": "tenant=a"},
+        {"traceparent": f"{PARENT}-01", "baggage": "tenant=a"},
+    ],
+)
+def test_attempts_carry_what_the_default_propagators_would_write(
+    tmp_path: Path, incoming: dict[str, str]
+) -> None:
+    telemetry, _ = _telemetry(tmp_path, ParentBased(ALWAYS_ON))
+    carrier = _attempt_headers(telemetry, incoming)
+    assert carrier == _propagators_write(incoming, carrier["traceparent"])
+    if "baggage" in incoming:
+        assert carrier["baggage"] == incoming["baggage"]
+
+
+class _TenantPropagator(TextMapPropagator):
+    """A propagator of a header of its own, as a plugin might set."""
+
+    def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+        return context if context is not None else Context()
+
+    def inject(self, carrier: Any, context: Any = None, setter: Any = None) -> None:
+        carrier["x-tenant-trace"] = "yes"
+
+    @property
+    def fields(self) -> set[str]:
+        return {"x-tenant-trace"}
+
+
+def test_other_propagators_write_the_attempts_headers(tmp_path: Path) -> None:
+    telemetry, _ = _telemetry(tmp_path, ALWAYS_ON)
+    default = propagate.get_global_textmap()
+    assert "x-tenant-trace" not in _attempt_headers(telemetry, {})
+    try:
+        propagate.set_global_textmap(
+            CompositePropagator([TraceContextTextMapPropagator(), _TenantPropagator()])
+        )
+        carrier = _attempt_headers(telemetry, {"traceparent": f"{PARENT}-01"})
+        assert carrier["x-tenant-trace"] == "yes"
+        assert carrier["traceparent"].startswith(PARENT.rsplit("-", 1)[0])
+    finally:
+        propagate.set_global_textmap(default)
+    assert "x-tenant-trace" not in _attempt_headers(telemetry, {})

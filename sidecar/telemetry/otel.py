@@ -29,7 +29,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from opentelemetry import propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Meter, NoOpMeterProvider, Observation
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
@@ -47,6 +51,7 @@ from opentelemetry.trace import (
     StatusCode,
     TraceFlags,
 )
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from .. import __version__
 from ..errors import RequestFailed, error_kind
@@ -94,6 +99,8 @@ class OpenTelemetry:
         # TracerProvider (its only public way in); the provider itself is not used.
         self.sampler = sampler or TracerProvider(shutdown_on_exit=False).sampler
         self.ids = RandomIdGenerator()
+        self._textmap: TextMapPropagator | None = None
+        self._w3c_only = False
         self._router = router
         self.providers = {
             name: _provider_attributes(p.kind, p.base_url) for name, p in settings.providers.items()
@@ -210,6 +217,16 @@ class OpenTelemetry:
     def start_request(self, headers: Mapping[str, str]) -> _Trace:
         return _Trace(self, headers)
 
+    def w3c_only(self) -> bool:
+        """The global propagators are the default W3C ones (trace context and baggage), so
+        their headers may be read and written here without them. Checked again whenever
+        the global propagator changes (a plugin may set its own)."""
+        textmap = propagate.get_global_textmap()
+        if textmap is not self._textmap:
+            self._textmap = textmap
+            self._w3c_only = _is_w3c_only(textmap)
+        return self._w3c_only
+
     def emit(self, span: PreEncodedSpan) -> None:
         if self.pre_encode and span.context.trace_flags.sampled:
             span.otlp = encode_span(span)
@@ -248,6 +265,24 @@ class OpenTelemetry:
     def _stop_metrics(self) -> None:
         if self._meter_provider is not None:
             self._meter_provider.shutdown()
+
+
+_NO_CONTEXT = Context()
+"""What the propagators extract from a request without trace context or baggage."""
+
+
+def _is_w3c_only(textmap: TextMapPropagator) -> bool:
+    if isinstance(textmap, TraceContextTextMapPropagator):
+        return type(textmap) is TraceContextTextMapPropagator
+    # The composite keeps its parts in a private attribute: if it moves, the propagators
+    # do the work, as they would anyway.
+    parts = getattr(textmap, "_propagators", None)
+    if type(textmap) is not CompositePropagator or not isinstance(parts, list | tuple):
+        return False
+    kinds = [type(part) for part in parts]
+    return TraceContextTextMapPropagator in kinds and all(
+        kind in (TraceContextTextMapPropagator, W3CBaggagePropagator) for kind in kinds
+    )
 
 
 def _resource() -> Resource:
@@ -292,8 +327,17 @@ class _Trace:
     def __init__(self, telemetry: OpenTelemetry, headers: Mapping[str, str]) -> None:
         self._t = t = telemetry
         self._started = time.time_ns()
-        self._parent_context = parent_context = propagate.extract(headers)
-        parent = trace.get_current_span(parent_context).get_span_context()
+        # With the default propagators, a request that carries no trace context and no
+        # baggage has nothing to extract, and its attempt's `traceparent` is formatted
+        # here (~10 µs less than the propagators' own work, on every request).
+        w3c = t.w3c_only() and "baggage" not in headers
+        self._w3c_inject = w3c
+        if w3c and "traceparent" not in headers:
+            self._parent_context = parent_context = _NO_CONTEXT
+            parent = trace.INVALID_SPAN_CONTEXT
+        else:
+            self._parent_context = parent_context = propagate.extract(headers)
+            parent = trace.get_current_span(parent_context).get_span_context()
         self._parent = parent if parent.is_valid else None
         trace_id = parent.trace_id if parent.is_valid else t.ids.generate_trace_id()
         sampled = t.sampler.should_sample(parent_context, trace_id, a.SERVER_SPAN, SpanKind.SERVER)
@@ -362,7 +406,15 @@ class _Trace:
             span_attributes,
             metric_attributes,
         )
-        carrier: dict[str, str] = {}
+        if self._w3c_inject:  # as TraceContextTextMapPropagator.inject writes them
+            carrier = {
+                "traceparent": f"00-{context.trace_id:032x}-{context.span_id:016x}-"
+                f"{context.trace_flags:02x}"
+            }
+            if context.trace_state:
+                carrier["tracestate"] = context.trace_state.to_header()
+            return carrier
+        carrier = {}
         propagate.inject(
             carrier,
             context=trace.set_span_in_context(NonRecordingSpan(context), self._parent_context),
