@@ -10,6 +10,7 @@ import importlib
 
 EXTENSIONS = {
     "sidecar.classifiers._tokens": "tokens classifier",
+    "sidecar.classifiers._task": "task classifier",
 }
 """Module -> what it speeds up."""
 

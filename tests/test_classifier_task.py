@@ -12,6 +12,8 @@ from typing import Any
 
 import pluggy
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sidecar import hookspecs
 from sidecar.classifier import OUTPUT_TYPES, Prompt
@@ -416,3 +418,131 @@ def test_dev_set_routing_quality() -> None:
     assert total > 600
     assert right / total >= 0.85
     assert frontier_below / frontier <= 0.08
+
+
+# --- the C reader equals its Python twin --------------------------------------------------
+
+_task = pytest.importorskip("sidecar.classifiers._task")
+
+# Words of the table and the marks the rules look for, among text of every kind: the
+# window's edges (SHORT, HEAD, TAIL, LINE) fall anywhere in it.
+_PIECES = [
+    *list(task._TABLE)[::7],
+    b"def ",
+    b'"""',
+    b"```",
+    b"f(x)",
+    b"\\frac",
+    b"\n    ",
+    b"\n\t",
+    b"\n1. ",
+    b"\n- ",
+    b"\n * ",
+    "\n\u2022 ".encode(),
+    b"();",
+    b"=>",
+]
+_WORDS = st.sampled_from([piece.decode("utf-8", "replace") for piece in _PIECES])
+_CHARS = (
+    "aZ0 \n\t\r\x0b\x01.,:;?!#'\"-*(){}<>=$^%`\\/éÉßłŁİΣσЖжїپ中日かカ한٣😀\u2022\uff1f\u00a0\ud800"
+)
+_PROMPTS = (
+    st.text(alphabet=st.characters(exclude_categories=()), max_size=1200)
+    | st.text(alphabet=_CHARS, max_size=1200)
+    | st.lists(st.one_of(_WORDS, st.text(alphabet=_CHARS, max_size=8)), max_size=300).map(" ".join)
+)
+
+
+def _python_reading(text: str) -> tuple[object, ...]:
+    """The Python twin's reading, with the counts that `_Text` makes on first use."""
+    scanned = task._python_scan(text)
+    window, line, tags, qmarks, language = (
+        scanned[0],
+        scanned[1],
+        scanned[2],
+        scanned[12],
+        scanned[-1],
+    )
+    raw = window.encode("utf-8", "surrogatepass")
+    bullets, numbered = task._window_items(raw)
+    given = task._given(tags, line)
+    steps = task._count_steps(tags, qmarks, bullets, numbered)
+    return (*scanned[:14], task._digit_runs(raw), bullets, numbered, given, steps, language)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_PROMPTS)
+def test_scan_equals_the_python_twin(text: str) -> None:
+    assert task._scan(text) == _python_reading(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_PROMPTS, st.integers(min_value=-5, max_value=1300))
+def test_items_equal_the_python_twin(text: str, end: int) -> None:
+    assert _task.items(text, end) == task._python_items(text, end)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "\n" * 400,
+        " " * 400,
+        "x" * 300,
+        "x" * 301,
+        "\n" + "a" * 500,
+        "a" * 500 + "\n",
+        "a" * 400 + "\n" * 20 + "b" * 5,
+        "Title\n\n\n" + "word " * 100 + "\nAnswer:",
+        "İSTANBUL ΣΟΦΙΑΣ " * 30,
+        "日本語のテキスト。" * 50,
+        "a \ud800 b " * 80,
+        "\n1. one\n22) two\n333. three\n\u0663. four\n- five\n\u2022 six\n" * 30,
+    ],
+)
+def test_scan_on_edges(text: str) -> None:
+    assert task._scan(text) == _python_reading(text)
+    assert _task.items(text, task.OUTLINE) == task._python_items(text, task.OUTLINE)
+
+
+def test_explain_is_the_same_in_pure_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [text for _, text in POSITIVE]
+    if DEV.exists():
+        texts += [json.loads(raw)["messages"][0]["content"] for raw in DEV.read_text().splitlines()]
+    native = [task.explain(text) for text in texts]
+    monkeypatch.setattr(task, "_scan", task._python_scan)
+    monkeypatch.setattr(task, "_items", task._python_items)
+    assert [task.explain(text) for text in texts] == native
+
+
+def test_reader_rejects_bad_arguments() -> None:
+    table, classes, punct = task._TABLE, task._CLASS_TABLE, task._PUNCT
+    sizes = (task.HEAD, task.TAIL, task.SHORT, task.LINE)
+    phrases = ((b"def ",), (b"text:",), ("en",))
+    reader = _task.reader(table, classes, punct, *sizes, *phrases)
+    assert _task.scan(reader, "Translate this text: hello")[2] == "TDG."
+    with pytest.raises(ValueError, match="two ASCII bytes"):
+        _task.reader({b"word": b"x"}, classes, punct, *sizes, *phrases)
+    with pytest.raises(ValueError, match="two ASCII bytes"):
+        _task.reader({b"": b".."}, classes, punct, *sizes, *phrases)
+    with pytest.raises(ValueError, match="256-byte"):
+        _task.reader(table, b" " * 10, punct, *sizes, *phrases)
+    with pytest.raises(ValueError, match="digits and line breaks"):
+        _task.reader(table, b" " * 256, punct, *sizes, *phrases)
+    with pytest.raises(ValueError, match="negative"):
+        _task.reader(table, classes, punct, -1, 1, 1, 1, *phrases)
+    with pytest.raises(TypeError, match="tuples"):
+        _task.reader(table, classes, punct, *sizes, [b"def "], (b"text:",), ("en",))
+    with pytest.raises(TypeError, match="tuples"):
+        _task.reader(table, classes, punct, *sizes, (b"def ",), (b"",), ("en",))
+    with pytest.raises(TypeError, match="tuples"):
+        _task.reader(table, classes, punct, *sizes, (b"def ",), (b"text:",), (b"en",))
+    with pytest.raises(TypeError, match="takes words"):
+        _task.reader(table, classes, punct, *sizes)
+    with pytest.raises(TypeError, match="a str"):
+        _task.scan(reader, b"bytes")
+    with pytest.raises(ValueError, match="PyCapsule"):
+        _task.scan(object(), "text")
+    with pytest.raises(TypeError):
+        _task.items(b"bytes", 10)

@@ -17,18 +17,22 @@ into words. Every word is looked up once in a table that gives it a one-letter *
 word ...) and, for function words of one language only, a language; rules then read the
 string of tags ("the first line holds a writing verb shortly before a creative form").
 A window of the first HEAD and the last TAIL characters is mapped byte by byte to classes
-(digits, line breaks, code punctuation, scripts) in one `bytes.translate` that also drops
-the bytes of no class, so the string left to count is short. Two regular expressions
-touch the text itself, both starting with a line break (so `re` only stops at line
-breaks): one counts the numbered and bulleted lines of the window when a rule or the
-complexity needs them, the other those of the first OUTLINE characters of a long prompt of
-a mid-tier kind. Features that only some rules read (given material, numbers, steps) are
-computed on first use. Nothing reads past HEAD, TAIL and OUTLINE, so the cost does not
-grow with the prompt: the median is about 55 µs for 2 KB and 60 µs for 20 KB prompts on
-one core of the benchmark machine (`bench/classifiers.py`; it was 70 µs). Most of that is
-splitting the two lines into words and looking them up (about 0.1 µs a word), lowering and
-slicing the lines, and the substring searches of the rules (the phrase lists, code marks:
-about 0.4 µs each, whatever the phrase).
+(digits, line breaks, code punctuation, scripts), the bytes of no class dropped, so the
+string left to count is short. One call of the C extension `_task` (`scan`) does all of
+that and reads the rest the rules need from the window and the two lines: code marks and
+formulas, question marks, constraint words, numbered and bulleted lines, digit runs,
+given material, steps, and the language when function words alone tell it. Its twin
+`_python_scan` (slices, `str.lower`, `bytes.translate`, a dict lookup a word, regular
+expressions that start with a line break, so `re` only stops at line breaks) gives the
+same results where the extension was not built; it leaves the features that only some
+rules read to be computed on first use. The numbered and bulleted lines of the first
+OUTLINE characters are counted (`items`) only for a long prompt of a mid-tier kind.
+Nothing reads past HEAD, TAIL and OUTLINE, so the cost does not grow with the prompt: the
+median is about 28 µs for 2 KB and 31 µs for 20 KB prompts on one core of the benchmark
+machine (`bench/classifiers.py`; 55 and 61 µs with the Python twin, as before the
+extension). The C pass takes about 5 µs of that; the rest is the rules in Python (their
+phrase searches, about 0.4 µs each, and the calls between them) and the weighing of
+languages when a window holds letters of other scripts.
 
 Kinds, in the order their rules are tried (the first rule that matches wins)
 ---------------------------------------------------------------------------
@@ -124,7 +128,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from itertools import repeat
 from typing import Any
 
@@ -655,9 +660,9 @@ _UKRAINIAN = ("\u0456", "\u0457", "\u0454", "\u0491")  # Ukrainian i, yi, ye, gh
 _PERSIAN = ("پ", "چ", "ژ", "گ")
 _FULLWIDTH_QUESTION = "\uff1f"
 
-# Every byte of the window is mapped to a class letter in one `translate`; counting the
-# letters gives digits, line breaks, code punctuation ... and scripts, by the lead byte of
-# their UTF-8 sequences.
+# Every byte of the window is mapped to a class letter (one `translate`, or one loop in C);
+# counting the letters gives digits, line breaks, code punctuation ... and scripts, by the
+# lead byte of their UTF-8 sequences.
 _BYTE_CLASSES = (
     (0x30, 0x39, "0"),  # digits
     (0x0A, 0x0A, "n"),  # line break
@@ -945,28 +950,200 @@ _LOG_LONG = _log2(1 + 8000 / 200)
 _UTF8, _LONE = "utf-8", "surrogatepass"  # a lone surrogate (valid in JSON) must not raise
 
 
+_Scan = tuple[
+    str,
+    str,
+    str,
+    bytes,
+    str,
+    str,
+    str,
+    str,
+    bool,
+    bool,
+    bool,
+    bool,
+    int,
+    int,
+    int,
+    int,
+    int,
+    int,
+    int,
+    str,
+]
+
+
+def _python_scan(text: str) -> _Scan:
+    """What `_Text` reads of a prompt, in the order of the C `scan`: the window, the lowered
+    instruction lines, one tag letter a word of them, the language letters of the words that
+    have one, the class letters of the window's bytes, the tags of the first and of the last
+    line (`_zones`) and of the instruction, whether a code or library is named, whether the
+    window holds a function stub, code, a formula, its question marks, constraint words,
+    then its digit runs, bulleted and numbered lines, whether given material is pointed at
+    and the window's steps (-1 here: `_Text` works those out on first use; the C `scan` in
+    the same pass), and the language when function words alone tell it ("" when they do
+    not agree or the window holds letters of other scripts: `_language` decides)."""
+    if len(text) <= SHORT:
+        window = text
+        line = text.lower()
+    else:
+        window = f"{text[:HEAD]}\n{text[-TAIL:]}"
+        line = f"{_first_line(window)}\n{_last_line(window)}".lower()
+    words = line.encode(_UTF8, _LONE).replace(b"\n", b" \x01 ").translate(_PUNCT_TABLE).split()
+    codes = b"".join(map(_TABLE.get, words, _NO_WORD))
+    tags = codes[0::2].decode()
+    raw = window.encode(_UTF8, _LONE)
+    # The class letters of the window's bytes, bytes of no class left out: a short string.
+    # (It is a `str`: `b"Z" in bytes` costs ten times `"Z" in str`.)
+    classes = raw.translate(_CLASS_TABLE, _BLANK).decode()
+    first, last = _zones(tags)
+    # A short prompt is all instruction.
+    inst = tags if len(tags) <= 60 else first + last
+    code_named = "P" in inst or "F" in inst or "f" in inst
+
+    size = len(raw)
+    code_punct = classes.count("p") if "p" in classes else 0
+    stub = "def " in window and ('"""' in window or "'''" in window)
+    has_code = stub or ("b" in classes and "```" in window)
+    if not has_code and (code_punct >= 2 or "#" in tags or "\n    " in window):
+        # Code: three code marks and three code punctuation marks, or two marks and six
+        # punctuation marks or two indented lines, or four indented lines dense in
+        # punctuation. The marks (a substring search each) are looked for only when they
+        # can decide, and only until there are enough.
+        indented = window.count("\n    ") + window.count("\n\t")
+        has_code = indented >= 4 and code_punct * 25 > size
+        if not has_code and (code_punct >= 3 or indented >= 2):
+            has_code = _has_marks(window, 2 if code_punct >= 6 or indented >= 2 else 3)
+    formula = "h" in classes or (
+        code_punct * 40 > size and classes.count("0") * 10 > size and not has_code
+    )
+    if not formula and "(" in window:
+        formula = "f(x)" in window or (code_punct > 0 and "\\frac" in window)
+    if not formula and "x" in classes:
+        formula = "√" in window or "∫" in window
+    qmarks = classes.count("q") if "q" in classes else 0
+    if "f" in classes:
+        qmarks += window.count(_FULLWIDTH_QUESTION)
+    constraints = tags.count("c") if "c" in tags else 0
+    hits = codes[1::2].replace(b".", b"")
+    language = ""
+    if window.isascii() or not classes.encode().translate(None, _NOT_SCRIPT):
+        if not hits:
+            language = "und"
+        elif hits.count(hits[0]) == len(hits):
+            language = _LANG_BY_CODE[hits[0]]
+    return (
+        window,
+        line,
+        tags,
+        hits,
+        classes,
+        first,
+        last,
+        inst,
+        code_named,
+        stub,
+        has_code,
+        formula,
+        qmarks,
+        constraints,
+        -1,
+        -1,
+        -1,
+        -1,
+        -1,
+        language,
+    )
+
+
+def _given(tags: str, line: str) -> bool:
+    """The instruction points at given material or labels it."""
+    return _GIVEN.search(tags) is not None or (
+        ":" in line
+        and ("q" in tags or "G" in tags or "V" in tags)
+        and any(map(line.__contains__, _LABELS))
+    )
+
+
+def _count_steps(tags: str, qmarks: int, bullets: int, numbered: int) -> int:
+    """Steps: step words, questions beyond the first, bulleted and numbered lines."""
+    # Bullets are steps, unless they are the options of a question.
+    if "o" in tags or "q" in tags:
+        bullets = 0
+    return tags.count("t") + max(0, qmarks - 1) + bullets + numbered
+
+
+def _digit_runs(raw: bytes) -> int:
+    """The numbers (digit runs) of UTF-8 text."""
+    return len(raw.translate(_DIGIT_RUNS).split())
+
+
+def _window_items(raw: bytes) -> tuple[int, int]:
+    """Bulleted and numbered lines of the UTF-8 window."""
+    items = _WINDOW_ITEM.findall(raw)
+    bullets = items.count(b"")
+    return bullets, len(items) - bullets
+
+
+def _python_items(text: str, end: int) -> tuple[int, int]:
+    """Bulleted and numbered lines of text[:end] (the pattern starts with a line break, so
+    `re` only stops at line breaks)."""
+    items = _LIST_ITEM.findall(text, 0, end)
+    bullets = items.count("")
+    return bullets, len(items) - bullets
+
+
+_scan: Callable[[str], _Scan] = _python_scan
+_items: Callable[[str, int], tuple[int, int]] = _python_items
+try:
+    from . import _task
+except ImportError:  # built without a C compiler: the same results, twice the time
+    pass
+else:
+    _scan = partial(
+        _task.scan,
+        _task.reader(
+            _TABLE,
+            _CLASS_TABLE,
+            _PUNCT,
+            HEAD,
+            TAIL,
+            SHORT,
+            LINE,
+            tuple(mark.encode() for mark in _CODE_MARKS),
+            tuple(label.encode() for label in _LABELS),
+            tuple(lang for lang, _ in _STOPWORDS),  # in the order of their letters
+        ),
+    )
+    _items = _task.items
+
+
 class _Text:
     """The cheap features of one prompt that the rules read. Those that only some rules
-    need (`given`, `numbers`, the listed lines and `steps`) are computed on first use."""
+    need (`given`, `numbers`, the listed lines and `steps`) are computed on first use, when
+    `_scan` has not counted them already."""
 
     __slots__ = (
+        "_digits",
         "_given",
         "_listed",
         "_numbered",
         "_numbers",
+        "_window_steps",
         "classes",
         "code_named",
         "constraints",
         "first",
         "formula",
         "has_code",
+        "hits",
         "inst",
-        "langs",
+        "language",
         "last",
         "line",
         "n",
         "qmarks",
-        "raw",
         "stub",
         "tags",
         "text",
@@ -975,109 +1152,74 @@ class _Text:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        n = self.n = len(text)
-        if n <= SHORT:
-            window = text
-            line = text.lower()
-        else:
-            window = f"{text[:HEAD]}\n{text[-TAIL:]}"
-            line = f"{_first_line(window)}\n{_last_line(window)}".lower()
-        self.window = window
+        self.n = len(text)
+        (
+            self.window,
+            line,
+            tags,
+            self.hits,
+            classes,
+            first,
+            last,
+            inst,
+            self.code_named,
+            self.stub,
+            self.has_code,
+            self.formula,
+            self.qmarks,
+            self.constraints,
+            self._digits,
+            self._listed,
+            self._numbered,
+            self._given,
+            self._window_steps,
+            self.language,
+        ) = _scan(text)
         self.line = line
-        # One tag letter and one language letter per word of the instruction.
-        words = line.encode(_UTF8, _LONE).replace(b"\n", b" \x01 ").translate(_PUNCT_TABLE).split()
-        codes = b"".join(map(_TABLE.get, words, _NO_WORD))
-        tags = codes[0::2].decode()
-        self.langs = codes[1::2]
-        raw = self.raw = window.encode(_UTF8, _LONE)
-        # The class letters of the window's bytes, bytes of no class left out: a short
-        # string. (It is a `str`: `b"Z" in bytes` costs ten times `"Z" in str`.)
-        classes = self.classes = raw.translate(_CLASS_TABLE, _BLANK).decode()
+        self.classes = classes
+        # Chinese and Japanese have no spaces to split on: their words are looked for as
+        # substrings. (No `_CJK_WORDS` tag is a constraint, a step, an option or a code
+        # mark: only the zones, the instruction and given material can change.)
         if ("Z" in classes or "J" in classes) and not line.isascii():
-            tags += "".join([tag for word, tag in _CJK_WORDS if word in line])
-        self.tags = tags
-        self.first, self.last = _zones(tags)
-        # A short prompt is all instruction.
-        inst = self.inst = tags if len(tags) <= 60 else self.first + self.last
-        self.code_named = "P" in inst or "F" in inst or "f" in inst
-        self._given = self._listed = self._numbered = self._numbers = -1
-
-        size = len(raw)
-        code_punct = classes.count("p") if "p" in classes else 0
-        stub = self.stub = "def " in window and ('"""' in window or "'''" in window)
-        has_code = stub or ("b" in classes and "```" in window)
-        if not has_code and (code_punct >= 2 or "#" in tags or "\n    " in window):
-            # Code: three code marks and three code punctuation marks, or two marks and
-            # six punctuation marks or two indented lines, or four indented lines dense
-            # in punctuation. The marks (a substring search each) are looked for only when
-            # they can decide, and only until there are enough.
-            indented = window.count("\n    ") + window.count("\n\t")
-            has_code = indented >= 4 and code_punct * 25 > size
-            if not has_code and (code_punct >= 3 or indented >= 2):
-                has_code = _has_marks(window, 2 if code_punct >= 6 or indented >= 2 else 3)
-        self.has_code = has_code
-        formula = "h" in classes or (
-            code_punct * 40 > size and classes.count("0") * 10 > size and not has_code
-        )
-        if not formula and "(" in window:
-            formula = "f(x)" in window or (code_punct > 0 and "\\frac" in window)
-        if not formula and "x" in classes:
-            formula = "√" in window or "∫" in window
-        self.formula = formula
-        qmarks = classes.count("q") if "q" in classes else 0
-        if "f" in classes:
-            qmarks += window.count(_FULLWIDTH_QUESTION)
-        self.qmarks = qmarks
-        self.constraints = tags.count("c") if "c" in tags else 0
+            extra = "".join([tag for word, tag in _CJK_WORDS if word in line])
+            if extra:
+                tags += extra
+                first, last = _zones(tags)
+                inst = tags if len(tags) <= 60 else first + last
+                self.code_named = "P" in inst or "F" in inst or "f" in inst
+                self._given = -1
+        self.tags, self.first, self.last, self.inst = tags, first, last, inst
+        self._numbers = -1
 
     @property
     def given(self) -> bool:
         """The instruction points at given material or labels it."""
         if self._given < 0:
-            line, tags = self.line, self.tags
-            self._given = _GIVEN.search(tags) is not None or (
-                ":" in line
-                and ("q" in tags or "G" in tags or "V" in tags)
-                and any(map(line.__contains__, _LABELS))
-            )
+            self._given = _given(self.tags, self.line)
         return bool(self._given)
 
     @property
     def numbers(self) -> int:
         """Numbers in the window: digit runs and number words."""
         if self._numbers < 0:
-            digits = "0" in self.classes
-            self._numbers = self.tags.count("N") + (
-                len(self.raw.translate(_DIGIT_RUNS).split()) if digits else 0
-            )
+            digits = self._digits
+            if digits < 0:
+                digits = _digit_runs(self.window.encode(_UTF8, _LONE)) if "0" in self.classes else 0
+            self._numbers = self.tags.count("N") + digits
         return self._numbers
 
     @property
     def listed(self) -> int:
         """Bulleted lines of the window."""
         if self._listed < 0:
-            items = _WINDOW_ITEM.findall(self.raw)
-            self._listed = items.count(b"")
-            self._numbered = len(items) - self._listed
+            self._listed, self._numbered = _window_items(self.window.encode(_UTF8, _LONE))
         return self._listed
 
     def steps(self) -> int:
         """Steps of the window (numbered and bulleted lines, step words, questions)."""
-        return self._steps(self.listed, self._numbered)
-
-    def _steps(self, bullets: int, numbered: int) -> int:
-        # Bullets are steps, unless they are the options of a question.
-        if "o" in self.tags or "q" in self.tags:
-            bullets = 0
-        return self.tags.count("t") + max(0, self.qmarks - 1) + bullets + numbered
-
-    def outline(self) -> int:
-        """The steps with the numbered and bulleted lines of the first OUTLINE characters
-        instead of the window's: a long brief lists its requirements after its first line.
-        (The pattern starts with a line break, so `re` only stops at line breaks.)"""
-        items = _LIST_ITEM.findall(self.text, 0, OUTLINE)
-        bullets = items.count("")
-        return self._steps(bullets, len(items) - bullets)
+        if self._window_steps < 0:
+            self._window_steps = _count_steps(self.tags, self.qmarks, self.listed, self._numbered)
+        return self._window_steps
 
 
 def _has_marks(window: str, needed: int) -> bool:
@@ -1145,8 +1287,10 @@ def explain(text: str) -> tuple[str, str, float, str, bool]:
     t = _Text(text)
     kind, rule = _decide(t)
     if t.n > HEAD + TAIL and kind not in LIGHT_KINDS and kind not in FRONTIER_KINDS:
-        # Only a mid-tier kind can be pushed over FRONTIER_COMPLEXITY by its steps.
-        steps = t.outline()
+        # Only a mid-tier kind can be pushed over FRONTIER_COMPLEXITY by its steps. A long
+        # brief lists its requirements after its first line: the numbered and bulleted
+        # lines of the first OUTLINE characters count instead of the window's.
+        steps = _count_steps(t.tags, t.qmarks, *_items(text, OUTLINE))
     else:
         steps = t.steps()
     n, constraints = t.n, t.constraints
@@ -1159,7 +1303,7 @@ def explain(text: str) -> tuple[str, str, float, str, bool]:
     base = BASE_COMPLEXITY[kind]
     complexity = int(1000 * (base + (1 - base) * 0.55 * load) + 0.5) / 1000
     multi_step = steps >= 2 or ("t" in t.tags and "by step" in t.line)
-    return kind, rule, complexity, _language(t), multi_step
+    return kind, rule, complexity, t.language or _language(t), multi_step
 
 
 def _decide(t: _Text) -> tuple[str, str]:
@@ -1358,17 +1502,17 @@ def _named_entities(text: str) -> int:
 
 def _language(t: _Text) -> str:
     """ISO 639-1 code of the language with most evidence, or "und"."""
-    hits = t.langs.replace(b".", b"")
-    codes = set(hits)
-    raw = t.raw
-    if len(codes) <= 1 and raw.isascii():  # the common case: nothing to weigh
-        return _LANG_BY_CODE[hits[0]] if hits else "und"
+    hits = t.hits
+    # `isascii` is a flag of the str (no scan); an ASCII window has no script letters.
+    scripts = b"" if t.window.isascii() else t.classes.encode().translate(None, _NOT_SCRIPT)
+    if not scripts:  # the common case: function words only
+        # The code counted most, the first in the set's order on a tie: what `max` over
+        # the scores below gives.
+        return _LANG_BY_CODE[max(set(hits), key=hits.count)] if hits else "und"
     scores: dict[str, float] = {}
-    for code in codes:
+    for code in set(hits):
         scores[_LANG_BY_CODE[code]] = 2.0 * hits.count(code)
-    if raw.isascii():
-        return max(scores, key=scores.__getitem__) if scores else "und"
-    scripts = t.classes.encode().translate(None, _NOT_SCRIPT)
+    raw = t.window.encode(_UTF8, _LONE)
     if _V in scripts:  # Vietnamese letters (Latin Extended Additional)
         found = sum(map(raw.count, _VIETNAMESE))
         if found:
