@@ -9,10 +9,15 @@ the median over runs of:
 
 - `spans and metrics`: everything on the event loop except encoding;
 - `+ encoding on the loop`: the same with spans encoded as they end (as `serve` does
-  when it exports over http/protobuf);
-- per span: the sidecar's encoder (`sidecar/telemetry/protobuf.py`) and the SDK's OTLP
-  encoder (`opentelemetry-exporter-otlp-proto-common`, what the SDK's exporters run) on
-  the same finished spans.
+  when it exports over http/protobuf), by the sidecar's encoder: in C where the extension
+  `sidecar.telemetry._otlp` is built, else in Python; `..., Python encoder`: the same
+  with the Python encoder (the fallback) in any case;
+- per span: the sidecar's encoder (`sidecar/telemetry/protobuf.py`: C where built, and
+  its Python twin) and the SDK's OTLP encoder (`opentelemetry-exporter-otlp-proto-common`,
+  what the SDK's exporters run) on the same finished spans.
+
+The variants alternate within each run, so that a machine busy with something else
+weighs on all of them alike.
 """
 
 from __future__ import annotations
@@ -35,8 +40,9 @@ from sidecar.provider import Target, Usage
 from sidecar.record import RequestRecord
 from sidecar.runtime import build_router
 from sidecar.settings import load_settings
+from sidecar.telemetry import otel as otel_module
+from sidecar.telemetry import protobuf
 from sidecar.telemetry.otel import OpenTelemetry
-from sidecar.telemetry.protobuf import encode_span
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,29 +144,42 @@ def main() -> None:
     args = parser.parse_args()
     plain, _ = telemetry(pre_encode=False)
     encoding, keep = telemetry(pre_encode=True)
+    encoder = protobuf.encode_span
+    native = "C" if encoder is not protobuf._python_encode_span else "Python: no C extension"
     results: dict[str, list[float]] = {
         "spans and metrics": [],
         "+ encoding on the loop": [],
-        "span, sidecar encoder": [],
+        "+ encoding on the loop, Python encoder": [],
+        f"span, sidecar encoder ({native})": [],
+        "span, sidecar encoder (Python)": [],
         "span, SDK encoder": [],
     }
     for run in range(args.runs):
         first = run * args.requests
         results["spans and metrics"].append(requests(plain, args.requests, first))
         results["+ encoding on the loop"].append(requests(encoding, args.requests, first))
+        otel_module.encode_span = protobuf._python_encode_span
+        try:
+            python = requests(encoding, args.requests, first)
+        finally:
+            otel_module.encode_span = encoder
+        results["+ encoding on the loop, Python encoder"].append(python)
         spans = list(keep.spans)
         # encode_span, not encode_spans: these spans carry their encoding already.
-        results["span, sidecar encoder"].append(
-            per_span(lambda s: b"".join(encode_span(x) for x in s), spans)
+        results[f"span, sidecar encoder ({native})"].append(
+            per_span(lambda s: b"".join(encoder(x) for x in s), spans)
+        )
+        results["span, sidecar encoder (Python)"].append(
+            per_span(lambda s: b"".join(protobuf._python_encode_span(x) for x in s), spans)
         )
         results["span, SDK encoder"].append(
             per_span(lambda s: sdk_encode(s).SerializeToString(), spans)
         )
-    print(f"{'':40} {'median µs':>10} {'min':>7} {'max':>7}")
+    print(f"{'':54} {'median µs':>10} {'min':>7} {'max':>7}")
     for name, samples in results.items():
         label = f"{name} ({'per span' if name.startswith('span,') else 'per request'})"
         median = statistics.median(samples)
-        print(f"{label:40} {median:>10.1f} {min(samples):>7.1f} {max(samples):>7.1f}")
+        print(f"{label:54} {median:>10.1f} {min(samples):>7.1f} {max(samples):>7.1f}")
 
 
 if __name__ == "__main__":
