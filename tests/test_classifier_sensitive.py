@@ -10,6 +10,8 @@ from typing import Any
 
 import pluggy
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sidecar import hookspecs
 from sidecar.classifier import OUTPUT_TYPES, Prompt
@@ -326,3 +328,132 @@ def test_repeated_digit_card_numbers_count_after_a_card_word(text: str, found: b
         Prompt.from_messages([{"role": "user", "content": text}])
     )
     assert result["found"] is found
+
+
+# ---------------------------------------------------------------------------------------
+# The C extension `_sensitive` and its pure-Python twin: the same views, places and words
+# for any text, hence the same kinds. A fragment list makes the patterns' rare branches
+# (IPv6, chat speakers, `curl -u`, IBANs, street words) come up often.
+
+_FRAGMENTS = [
+    *"0123456789 -./()+,:;=@]['\"`\n\t_aBxZéЖ$#*~",
+    "12",
+    "555",
+    "4111",
+    "2024",
+    "DE89",
+    "GB05",
+    "PL61",
+    "AA00",
+    "::1",
+    "2a00:",
+    "81c:",
+    "fe80",
+    "password",
+    "passwd",
+    "secret_key",
+    "api_key",
+    "token",
+    "auth",
+    "Authorization",
+    "key",
+    "_value",
+    "-base64",
+    "Patient",
+    "patient id",
+    "Diagnosis",
+    "blood pressure",
+    " for ",
+    "Anna Smith",
+    "Address",
+    "adresse",
+    "curl -u ",
+    "--user ",
+    "[10:05 AM] ",
+    "Alice Brown ",
+    "(Designer)",
+    "Street",
+    " main street",
+    "rue ",
+    "allée ",
+    "ul. ",
+    "Miła ",
+    "utca ",
+    "katu",
+    "д. ",
+    "буд ",
+    "Apt ",
+    "Suite ",
+    "Box ",
+    "version ",
+    "my IP is ",
+    "phone ",
+    "card ",
+    "identified by ",
+    "pass",
+    "diagnosed with ",
+    "prescri",
+    "://",
+    "sk-",
+    "ghp_",
+    "AKIA",
+    "Abc9XyZ12qWe8Rt",
+    "x" * 19,
+    "Y" * 21,
+    "\x1b[93m",
+]
+_FRAGMENT_TEXT = st.lists(st.sampled_from(_FRAGMENTS), max_size=60).map("".join)
+_ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=()), max_size=400)
+
+
+def _native() -> Any:
+    if sensitive._native_scan is None:
+        pytest.skip("the C extension _sensitive is not built")
+    return sensitive._native_scan
+
+
+@settings(max_examples=400, deadline=None)
+@given(_FRAGMENT_TEXT | _ANY_TEXT)
+def test_native_scan_equals_the_python_twin(text: str) -> None:
+    data = text.encode("utf-8", "surrogatepass")
+    assert _native()(data) == sensitive._python_scan(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_FRAGMENT_TEXT)
+def test_native_and_python_paths_detect_the_same(text: str) -> None:
+    scan = _native()
+    with pytest.MonkeyPatch.context() as patch:
+        with_c = detect(text)
+        patch.setattr(sensitive, "_native_scan", None)
+        assert detect(text) == with_c
+    assert sensitive._native_scan is scan
+
+
+def test_native_scan_equals_the_python_twin_on_the_dev_set_and_examples() -> None:
+    scan = _native()
+    texts = [row["messages"][0]["content"] for row in dev_rows()]
+    texts += [text for _kind, text in POSITIVES] + NEGATIVES
+    for text in texts:
+        data = text.encode("utf-8", "surrogatepass")
+        assert scan(data) == sensitive._python_scan(data), text[:80]
+
+
+@pytest.mark.parametrize("text", [text for _kind, text in POSITIVES] + NEGATIVES)
+def test_the_python_path_detects_the_same(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = detect(text)  # with the C extension where it is built
+    monkeypatch.setattr(sensitive, "_native_scan", None)
+    assert detect(text) == expected
+
+
+def test_native_scan_rejects_bad_arguments() -> None:
+    _native()
+    from sidecar.classifiers import _sensitive
+
+    with pytest.raises(TypeError):
+        _sensitive.scan("text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _sensitive.setup(())
+    with pytest.raises(TypeError):
+        _sensitive.setup(*([("word",)] * len(sensitive._SCAN_WORDS)))  # type: ignore[list-item]
+    assert _sensitive.scan(b"") == (b"", b"", [], [], [], [], [], (-1, -1, -1, -1, -1))

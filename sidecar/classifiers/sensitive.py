@@ -91,32 +91,44 @@ Known blind spots:
 - Non-ASCII digits; e-mail addresses with non-ASCII local parts.
 
 How it stays cheap (it runs on every request): the text's UTF-8 (`Prompt.utf8`, encoded
-once for all classifiers) is mapped with `bytes.translate` (a C loop) into views of the
-same length: capitals as `A` and digits as `0` (the case view), lower case with digits as
-`0`, and token characters as `x`. Every pattern starts with a literal (`0`, `@`, `:`,
-`=`, a keyword) that `re` finds with a fast skip instead of trying each position, and
-runs over a view; some run over a reversed view, so that what precedes a number or an
-operator (a name, a key) is read after the literal. Word lists are compiled as tries.
-Python looks only at the few candidates (checksums, placeholders, context words). A text
-without a digit skips the number, address and token passes; a secret found by a key
-assignment or a password skips the token pass; a text without `]` has no chat speakers to
-look for after its colons; a long token that code repeats is judged once. A byte is looked
-for as an integer (`0x3A in b`, a `memchr`) and a longer string with `find`: `bytes in
-bytes` first tries its operand as an integer and discards the error, about 0.3 µs a test.
+once for all classifiers) is read through views of the same length: capitals as `A` and
+digits as `0` (the case view), lower case with digits as `0`. Patterns run over a view;
+some over a reversed view, so that what precedes a number or an operator (a name, a key)
+is read after it. Word lists are compiled as tries. Python looks only at the few
+candidates (checksums, placeholders, context words).
 
-One pass per literal is the cheap way with `re`: an alternation of several literals has
-no fast skip, and `re` stops at every character that can start one of them. Joining the
-`=` and `:` passes into one pattern doubles their cost; the four keyword searches of the
-lower-case view as one pattern cost eight times as much.
+Most of a text's digits, colons and `=` start nothing, yet a pass of `re` stops at each of
+them and tries its pattern there (one to two microseconds a colon). The C extension
+`_sensitive` (`_python_scan` is its twin, equal item for item) builds both views in one
+loop, eight bytes at a time, jumps from digit to digit and operator to operator with
+`memchr`, and decides with plain loops whether each pass's pattern matches there: the
+digits pass (with the branch and the end of each match), names before a house number, the
+colon and `=` passes. It also finds the runs of 20 token characters (testing every 20th
+byte first, as a run that long covers one) and the first `pass`, `identified`, `diagnos`,
+`prescri` and `://`. Python then runs the colon and `=` patterns only where they match,
+and reads the numbers and names straight from the lists. Without the extension each of
+these is computed the old way, by `re` and `bytes.find`, when first needed.
 
-What it costs (`bench/classifiers.py`, one core, Python 3.11): about 95 µs median on a
-2 KB prompt and 560 µs on 20 KB. About 55 µs of the 2 KB figure is fixed, spent before
-any candidate is looked at: the views (5 µs) and two reversed views (2 µs each), the digit
-pass (9 µs: `re` stops at every digit), the colon pass (10 µs, one to two microseconds
-per colon whatever follows it), the name-before-number pass (6 µs), the token view and its
-search for a run of 20 (5 µs), and the `=`, password and health searches (2-4 µs each).
-The rest goes to the candidates: labels, shapes and checksums of numbers, street words,
-key values and long tokens.
+Other savings: a text without a digit skips the number, address and token passes; a
+secret found by a key assignment or a password skips the token pass; a text without `]`
+has no chat speakers to look for after its colons; a long token that code repeats is
+judged once. A byte is looked for as an integer (`0x3A in b`, a `memchr`) and a longer
+string with `find`: `bytes in bytes` first tries its operand as an integer and discards
+the error, about 0.3 µs a test. One `re` pass per literal is the cheap way: an alternation
+of several literals has no fast skip, and `re` stops at every character that can start one
+of them (joining the `=` and `:` passes into one pattern doubles their cost).
+
+What it costs (`bench/classifiers.py`, one core, Python 3.11; old and new code timed in
+turns in one process on the same prompts): about 45-55 µs median on a 2 KB prompt and
+about 340 µs on 20 KB, against 90-95 and 560-600 µs for the same code without the C
+scan. In instructions (`valgrind --tool=callgrind`, mean over the benchmark's prompts):
+180 thousand a 2 KB prompt, 2.5 times fewer than before the C scan, and 1.1 million a
+20 KB one (2.3 times fewer). About 10 µs of the 2 KB figure is the C scan (views 2 µs,
+numbers and names 2.5, operators 2, token runs 2.5, words 1.5); about 7 µs is the rest of
+the fixed cost (a 2 KB text without candidates takes 7 µs in all). The rest goes to the
+candidates: labels, shapes and checksums of numbers, street words, key values and long
+tokens, a few microseconds each. The pure-Python path costs about 3% more instructions
+than before the C scan was written (the numbers and names are gathered in lists first).
 """
 
 from __future__ import annotations
@@ -124,7 +136,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ..classifier import Prompt
@@ -138,14 +150,23 @@ def _table(fn: Callable[[int], int]) -> bytes:
     return bytes(fn(i) for i in range(256))
 
 
+def _spelt(words: str, *, reverse: bool = False) -> tuple[bytes, ...]:
+    """The space-separated `words` (`_` stands for a space inside one) as `_words` matches
+    them: in UTF-8, spelt backwards (character by character) if `reverse`."""
+    return tuple(
+        (w.replace("_", " ")[::-1] if reverse else w.replace("_", " ")).encode()
+        for w in words.split()
+    )
+
+
 def _words(words: str, *, reverse: bool = False) -> bytes:
     """An alternation of the space-separated `words` (`_` stands for a space inside one),
     spelt backwards if `reverse`, as a trie: `re` tries the branches of an alternation one
     by one, so with shared prefixes a miss costs one comparison, not one per word."""
     root: dict[int, Any] = {}
-    for word in words.split():
+    for word in _spelt(words, reverse=reverse):
         node = root
-        for ch in (word.replace("_", " ")[::-1] if reverse else word.replace("_", " ")).encode():
+        for ch in word:
             node = node.setdefault(ch, {})
         node[-1] = {}  # a word ends here
 
@@ -196,21 +217,76 @@ _LOWER_ZERO = _table(_lower_zero)
 _TOKEN = _table(lambda i: 0x78 if i in _TOKEN_CHARS else 0x20)
 
 
+# What `_python_scan` and `_sensitive.scan` find in a text.
+_Found = tuple[bytes, bytes, list[int], list[int], list[int], list[int], list[int], tuple[int, ...]]
+
+
 class _Scan:
-    """The views of one text, and the kinds found so far (kind -> evidence).
+    """The views of one text, where its passes match (`_python_scan`), and the kinds found
+    so far (kind -> evidence).
 
     `c`: capitals as `A`, digits as `0`, the rest as is. `z`: lower case, digits as `0`.
+    With the C extension all is computed at once; without it, each part when first asked
+    for, as a text without digits needs no number passes.
     """
 
-    __slots__ = ("b", "c", "hits", "person", "speakers", "z")
+    __slots__ = (
+        "_digits",
+        "_names",
+        "_operators",
+        "_runs",
+        "_words",
+        "b",
+        "c",
+        "hits",
+        "person",
+        "speakers",
+        "z",
+    )
 
     def __init__(self, text: str, utf8: bytes | None) -> None:
-        self.b = utf8 if utf8 is not None else text.encode("utf-8", "surrogatepass")
-        self.c = self.b.translate(_CASE_SHAPE)
-        self.z = self.b.translate(_LOWER_ZERO)
+        self.b = b = utf8 if utf8 is not None else text.encode("utf-8", "surrogatepass")
+        self._digits: list[int] | None = None
+        self._names: list[int] | None = None
+        self._operators: tuple[list[int], list[int]] | None = None
+        self._runs: list[int] | None = None
+        self._words: tuple[int, ...] | None = None
+        if _native_scan is not None:
+            found = _native_scan(b)
+            self.c, self.z, self._digits, self._names = found[:4]
+            self._operators, self._runs, self._words = found[4:6], found[6], found[7]
+        else:
+            self.c = b.translate(_CASE_SHAPE)
+            self.z = b.translate(_LOWER_ZERO)
         self.hits: dict[str, str] = {}
         self.person: bool | None = None  # does a medical record name its person?
         self.speakers = 0  # chat lines with a named speaker
+
+    @property
+    def digits(self) -> list[int]:
+        if self._digits is None:
+            self._digits = _python_digits(self.c)
+        return self._digits
+
+    @property
+    def names(self) -> list[int]:
+        if self._names is None:
+            self._names = _python_names(self.c)
+        return self._names
+
+    @property
+    def runs(self) -> list[int]:
+        if self._runs is None:
+            self._runs = _python_runs(self.b)
+        return self._runs
+
+    def first(self, word: int) -> int:
+        """The first offset of one of `_WORDS` (by its index), or -1. Each is asked for
+        once at most: without the C extension it is not kept."""
+        if self._words is not None:
+            return self._words[word]
+        lower, text = _WORDS[word]
+        return (self.z if lower else self.b).find(text)
 
     def hit(self, kind: str, start: int, end: int) -> None:
         if kind not in self.hits:
@@ -315,7 +391,7 @@ _URL_CREDENTIALS = re.compile(
 
 def _emails(scan: _Scan) -> None:
     b, hits = scan.b, scan.hits
-    urls = b.find(b"://") >= 0
+    urls = scan.first(_URL) >= 0  # ://
     at = b.find(b"@")
     while at >= 0:
         if urls and "secret" not in hits:
@@ -377,25 +453,24 @@ _LOWER_PREFIXES = frozenset(_LOWER_PREFIX_WORDS.encode().split(b"|"))
 # and group, the two building branches share their possessive `0{0,4}+`, and the street
 # prefixes are a trie (10% off this pass together).
 _BUILDING_WORD = rb",? (?:A|[\x80-\xff]|" + _words(_LOWER_PREFIX_WORDS.replace("|", " ")) + rb" )"
+_PLAIN_STREETS = "street avenue road boulevard lane drive terrace parkway"
 _DIGITS = re.compile(
-    rb"0(?<![a-z0_.,$:]0)(?:"
-    rb"0(?<=[^A-Za-z0]AA00)(?P<iban>(?: ?[A0]){10,32}+)"
+    rb"0(?<![a-z0_.,$:]0)(?:0(?<=[^A-Za-z0]AA00)(?P<iban>(?: ?[A0]){10,32}+)"
     rb"|(?P<run>(?:0|[ \-./]0|\) ?0){4,}+)"
     rb"|0{0,4}+(?:A?(?:[ /-]0{1,5}+A?" + _BUILDING_WORD + rb"|" + _BUILDING_WORD + rb")"
-    rb"| [a-z]{2,20}+ (?:street|avenue|road|boulevard|lane|drive|terrace|parkway)\b))"
+    rb"| [a-z]{2,20}+ (?:" + _PLAIN_STREETS.replace(" ", "|").encode() + rb")\b))"
 )
 
 
 def _numbers(scan: _Scan) -> None:
-    c, hits = scan.c, scan.hits
-    for m in _DIGITS.finditer(c):
-        start, end = m.span()
-        kind = m.lastgroup
-        if kind == "iban":
+    c, hits, found = scan.c, scan.hits, scan.digits
+    for k in range(0, len(found), 3):
+        start, end, kind = found[k], found[k + 1], found[k + 2]
+        if kind == _IBAN:
             if "iban" not in hits:
                 _iban(scan, start - 2, end)
             continue
-        if kind == "run":
+        if kind == _RUN:
             _number(scan, start, end)
             if c[end : end + 1] != b" " or c[end + 1 : end + 2] in (b"", b" ", b"\n"):
                 continue
@@ -960,19 +1035,9 @@ def _addresses(scan: _Scan) -> None:
     """A name and a house number (building numbers and fields are found elsewhere)."""
     if "postal_address" in scan.hits:
         return
-    rc = scan.c[::-1]
-    size = len(rc)
-    for m in _NAME_NUMBER_REVERSED.finditer(rc):
-        # The match starts at the first digit of the number; the other digits come before
-        # it in the reversed view, and must not run into letters.
-        k = m.start()
-        while k > 0 and rc[k - 1] == 0x30 and m.start() - k < 5:
-            k -= 1
-        if k > 0 and rc[k - 1 : k].isalpha() and not rc[k - 2 : k - 1].isalnum():
-            k -= 1  # a house number with a letter: "1b", "12A"
-        if k > 0 and (rc[k - 1 : k].isalpha() or rc[k - 1] == 0x30):
-            continue
-        start, end = size - m.end(), size - k
+    found = scan.names  # (word start, number end) pairs: see `_python_scan`
+    for k in range(0, len(found), 2):
+        start, end = found[k], found[k + 1]
         if _name_number(scan, start, end):
             scan.hit("postal_address", start, end)
             return
@@ -1101,14 +1166,10 @@ _ANSI_COLOUR = re.compile(rb"^[0-9;]*m")
 def _long_tokens(scan: _Scan) -> None:
     """Runs of 20+ token characters: provider keys, random tokens, PEM bodies."""
     b = scan.b
-    t = b.translate(_TOKEN)
-    need = b"x" * 20
     cleared: set[bytes] = set()  # code repeats its long names: each is judged once
-    i = t.find(need)
-    while i >= 0:
-        j = t.find(b" ", i)
-        if j < 0:
-            j = len(t)
+    runs = scan.runs
+    for k in range(0, len(runs), 2):
+        i, j = runs[k], runs[k + 1]
         run = b[i:j]
         if b[max(0, i - 3) : i].find(b"\x1b[") >= 0:
             run = _ANSI_COLOUR.sub(b"", run)  # `\x1b[93msk-...`: the colour is no key
@@ -1122,7 +1183,6 @@ def _long_tokens(scan: _Scan) -> None:
                 scan.hit("secret", i, j)
                 return
             cleared.add(run)
-        i = t.find(need, j)
 
 
 def _token_secret(run: bytes) -> bool:
@@ -1200,14 +1260,20 @@ _OPERATOR_TAIL = (
     + rb")[a-z0-9_.\-$@]*+)"
 )
 _EQUALS_REVERSED = re.compile(rb"=" + _OPERATOR_TAIL + rb")")
+_EQUALS_AT = re.compile(rb"=(?=" + _OPERATOR_TAIL + rb"))")
 _MEDICAL_FIELDS_REVERSED = _words(_MEDICAL_FIELDS, reverse=True)
 _SPEAKER_NAMES = rb"[a-z\x80-\xff'-]{2,20}+ [a-z\x80-\xff'-]{2,20}+ \][^\[\n]{1,24}+\["
 _NAME_WORD = rb"[a-z\x80-\xff'-]{2,20}+ "
 
 
-def _colon_reversed(*, speakers: bool) -> re.Pattern[bytes]:
+_PATIENT_LABELS = "patient patient_name patient_id patient_card patient_record patient_file"
+_ADDRESS_LABELS = "address adresse adres anschrift indirizzo direccion"
+
+
+def _colon_reversed(*, speakers: bool, at: bool = False) -> re.Pattern[bytes]:
+    """The colon pass; `at`: only the colon, where the pass matches (`_python_scan`)."""
     return re.compile(
-        rb":"
+        (rb":(?=" if at else rb":")
         + _OPERATOR_TAIL
         # A field, or a field "for Jane Doe" ("Prescription for Jane Doe:").
         + rb"|(?P<med>"
@@ -1220,13 +1286,10 @@ def _colon_reversed(*, speakers: bool) -> re.Pattern[bytes]:
         + _MEDICAL_FIELDS_REVERSED
         + rb")(?![a-z])"
         + rb"|(?P<patient>"
-        + _words(
-            "patient patient_name patient_id patient_card patient_record patient_file",
-            reverse=True,
-        )
+        + _words(_PATIENT_LABELS, reverse=True)
         + rb")(?![a-z])"
         + rb"|(?P<address>"
-        + _words("address adresse adres anschrift indirizzo direccion", reverse=True)
+        + _words(_ADDRESS_LABELS, reverse=True)
         + rb")(?![a-z])"
         # `curl -u user:password`: the user name, then the flag.
         + rb"|(?P<userpass>[^\s:'\"@/]{1,64}+['\"]?[ \t]+(?:u-|resu--))"
@@ -1238,7 +1301,7 @@ def _colon_reversed(*, speakers: bool) -> re.Pattern[bytes]:
             if speakers
             else b""
         )
-        + rb")"
+        + (rb"))" if at else rb")")
     )
 
 
@@ -1246,6 +1309,8 @@ def _colon_reversed(*, speakers: bool) -> re.Pattern[bytes]:
 # scanned without that branch, the dearest one to fail at an ordinary "Label:".
 _COLON_REVERSED = _colon_reversed(speakers=True)
 _COLON_NO_SPEAKERS_REVERSED = _colon_reversed(speakers=False)
+_COLON_AT = _colon_reversed(speakers=True, at=True)
+_COLON_NO_SPEAKERS_AT = _colon_reversed(speakers=False, at=True)
 _SECRET_NAME = re.compile(
     rb"""(?x)
     (?:pass(?:word|wd|phrase|code)?s?|pwd|_pw|^pw|secret|token|auth(?:orization)?
@@ -1268,17 +1333,24 @@ _NOT_SECRET_NAMES = re.compile(
 
 def _operators(scan: _Scan) -> None:
     b, z, hits = scan.b, scan.z, scan.hits
-    passes = []
-    if 0x3D in b:  # =
-        passes.append(_EQUALS_REVERSED)
-    if 0x3A in b:  # :
-        passes.append(_COLON_REVERSED if 0x5D in b else _COLON_NO_SPEAKERS_REVERSED)  # ]
+    passes: list[tuple[re.Pattern[bytes], list[int] | None]] = []
+    # Where each pass matches, from the C extension; without it, each pass runs whole.
+    found = scan._operators
+    if found[1] if found else 0x3D in b:  # =
+        passes.append((_EQUALS_REVERSED, found[1] if found else None))
+    if found[0] if found else 0x3A in b:  # :
+        colon = _COLON_REVERSED if 0x5D in b else _COLON_NO_SPEAKERS_REVERSED  # ]
+        passes.append((colon, found[0] if found else None))
     if not passes:
         return
     rz = z[::-1]
     n = len(z)
-    for pattern in passes:
-        for m in pattern.finditer(rz):
+    for pattern, starts in passes:
+        if starts is None:
+            matches: Iterator[re.Match[bytes]] = pattern.finditer(rz)
+        else:
+            matches = _matches_reversed(pattern, rz, starts)
+        for m in matches:
             op = n - 1 - m.start()  # the operator's offset in the text
             kind = m.lastgroup
             if kind == "key":
@@ -1391,8 +1463,8 @@ def _secret_value(name: bytes, value: bytes, *, quoted: bool, prose: bool = Fals
 
 def _password_forms(scan: _Scan) -> None:
     b, z = scan.b, scan.z
-    # No `b"pass" in z` first: the pattern starts with `pass`, which `re` skips to as fast.
-    for m in _PASSWORD_WORD.finditer(z):
+    first = scan.first(_PASS)  # the first `pass`, where the pattern can first match
+    for m in _PASSWORD_WORD.finditer(z, first) if first >= 0 else ():
         s = m.start()
         flag = z[s - 1 : s] == b"-"
         prose = m.group().find(b" is") >= 0 or m.group().find(b" was") >= 0
@@ -1403,7 +1475,7 @@ def _password_forms(scan: _Scan) -> None:
         if _secret_value(word, value, quoted=quoted, prose=prose):
             scan.hit("secret", s, end)
             return
-    if z.find(b"identified") >= 0:  # `find` is cheaper than `in` on bytes
+    if scan.first(_IDENTIFIED) >= 0:  # identified
         for m in _SQL_IDENTIFIED.finditer(z):
             value, quoted, end = _value_at(b, m.end())
             if quoted and len(value) >= 4 and not _placeholder_value(value):
@@ -1452,8 +1524,8 @@ def _medical_field(scan: _Scan, m: re.Match[bytes], op: int) -> None:
 
 def _first_person_health(scan: _Scan) -> None:
     z = scan.z
-    for word in (b"diagnos", b"prescri"):
-        at = z.find(word)
+    for word, index in ((b"diagnos", _DIAGNOS), (b"prescri", _PRESCRI)):
+        at = scan.first(index)
         tries = 0
         while at >= 0 and tries < 32:  # bounded: a medical article repeats the words
             tries += 1
@@ -1478,6 +1550,155 @@ def _speaker(scan: _Scan, m: re.Match[bytes], n: int) -> None:
     if scan.speakers:
         scan.hit("person_name", start, n - m.start())
     scan.speakers += 1
+
+
+# ---------------------------------------------------------------------------------------
+# Where the passes match
+
+# The branches of `_DIGITS`, as numbers.
+_IBAN, _RUN, _BUILDING = 0, 1, 2
+_DIGIT_KINDS = {"iban": _IBAN, "run": _RUN, None: _BUILDING}
+_TOKEN_RUN = b"x" * 20
+
+
+def _python_scan(b: bytes) -> _Found:
+    """The views of UTF-8 `b`, where each pass over them matches, and the first offsets of
+    some words: what the C extension `_sensitive` computes in one call, in plain loops
+    without `re` stopping at every digit, colon and `=` to try a pattern that mostly fails
+    there. Without the extension each part is computed when first needed (`_Scan`).
+
+    Offsets are in the text; those of the passes over reversed views come last first, as
+    the reversed view is read. `digits`: (start, end, branch) of each match of `_DIGITS`.
+    `names`: (word start, number end) of each name and house number. `colons`, `equals`:
+    where the operator passes match. `runs`: the start and end of each run of 20 or more
+    token characters. The words: `pass`, `identified`, `diagnos`, `prescri` in `z` and
+    `://` in `b` (-1 for none).
+    """
+    c = b.translate(_CASE_SHAPE)
+    z = b.translate(_LOWER_ZERO)
+    colons, equals = _python_operators(b, z)
+    return (
+        c,
+        z,
+        _python_digits(c),
+        _python_names(c),
+        colons,
+        equals,
+        _python_runs(b),
+        _python_words(b, z),
+    )
+
+
+def _python_digits(c: bytes) -> list[int]:
+    digits: list[int] = []
+    for m in _DIGITS.finditer(c):
+        digits += (m.start(), m.end(), _DIGIT_KINDS[m.lastgroup])
+    return digits
+
+
+def _python_names(c: bytes) -> list[int]:
+    names: list[int] = []
+    if 0x30 not in c:  # 0
+        return names
+    rc = c[::-1]
+    n = len(rc)
+    for m in _NAME_NUMBER_REVERSED.finditer(rc):
+        # The match starts at the first digit of the number; the other digits come before
+        # it in the reversed view, and must not run into letters.
+        k = m.start()
+        while k > 0 and rc[k - 1] == 0x30 and m.start() - k < 5:
+            k -= 1
+        if k > 0 and rc[k - 1 : k].isalpha() and not rc[k - 2 : k - 1].isalnum():
+            k -= 1  # a house number with a letter: "1b", "12A"
+        if k > 0 and (rc[k - 1 : k].isalpha() or rc[k - 1] == 0x30):
+            continue
+        names += (n - m.end(), n - k)
+    return names
+
+
+def _python_operators(b: bytes, z: bytes) -> tuple[list[int], list[int]]:
+    """Where the colon and `=` passes match. A pattern in a lookahead after its first
+    character matches that character wherever the whole pattern would, so `finditer` finds
+    every such place, even one inside another match."""
+    colons: list[int] = []
+    equals: list[int] = []
+    if 0x3A in b or 0x3D in b:  # : =
+        rz = z[::-1]
+        n = len(rz)
+        if 0x3A in b:
+            colon = _COLON_AT if 0x5D in b else _COLON_NO_SPEAKERS_AT  # ]
+            colons = [n - 1 - m.start() for m in colon.finditer(rz)]
+        if 0x3D in b:
+            equals = [n - 1 - m.start() for m in _EQUALS_AT.finditer(rz)]
+    return colons, equals
+
+
+def _python_runs(b: bytes) -> list[int]:
+    runs: list[int] = []
+    t = b.translate(_TOKEN)
+    i = t.find(_TOKEN_RUN)
+    while i >= 0:
+        j = t.find(b" ", i)
+        if j < 0:
+            j = len(t)
+        runs += (i, j)
+        i = t.find(_TOKEN_RUN, j)
+    return runs
+
+
+# Words whose first offset some passes start from or depend on: (in the lower-case view?,
+# word). `_sensitive.scan` looks for the same.
+_WORDS: tuple[tuple[bool, bytes], ...] = (
+    (True, b"pass"),
+    (True, b"identified"),
+    (True, b"diagnos"),
+    (True, b"prescri"),
+    (False, b"://"),
+)
+_PASS, _IDENTIFIED, _DIAGNOS, _PRESCRI, _URL = range(len(_WORDS))
+
+
+def _python_words(b: bytes, z: bytes) -> tuple[int, ...]:
+    return tuple((z if lower else b).find(word) for lower, word in _WORDS)
+
+
+def _matches_reversed(
+    pattern: re.Pattern[bytes], reversed_view: bytes, starts: list[int]
+) -> Iterator[re.Match[bytes]]:
+    """What `pattern.finditer(reversed_view)` finds, tried only at `starts`: the offsets in
+    the text where it matches, last first (`_python_operators`). As in `finditer`, a match
+    hides the places inside it."""
+    after = 0
+    top = len(reversed_view) - 1
+    for start in starts:
+        at = top - start
+        if at >= after:
+            m = pattern.match(reversed_view, at)
+            if m is not None:
+                after = m.end()
+                yield m
+
+
+# The word lists of the patterns that `_sensitive.scan` reads, spelt as the patterns spell
+# them (its `setup` takes them in this order).
+_SCAN_WORDS = (
+    _spelt(_SECRET_KEYWORDS, reverse=True),
+    _spelt(_KEY_SUFFIXES, reverse=True),
+    _spelt(_MEDICAL_FIELDS, reverse=True),
+    _spelt(_PATIENT_LABELS, reverse=True),
+    _spelt(_ADDRESS_LABELS, reverse=True),
+    _spelt(_LOWER_PREFIX_WORDS.replace("|", " ")),
+    _spelt(_PLAIN_STREETS),
+    _spelt(_LOWER_STREET_WORDS, reverse=True),
+)
+_native_scan: Callable[[bytes], _Found] | None = None
+try:
+    from . import _sensitive
+except ImportError:  # built without a C compiler: the same results, about twice as slow
+    pass
+else:
+    _sensitive.setup(*_SCAN_WORDS)
+    _native_scan = _sensitive.scan
 
 
 # ---------------------------------------------------------------------------------------

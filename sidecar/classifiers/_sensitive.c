@@ -1,0 +1,837 @@
+/* The fixed part of the `sensitive` classifier's scan, in one call.
+ *
+ * sensitive.py reads a text through views built with `bytes.translate` and finds the
+ * places worth a closer look with `re` passes that stop at every digit, colon and `=`;
+ * most of those stops fail. This builds the two views and decides, for each such place,
+ * whether the pass's pattern matches there, with plain loops: Python then looks only at
+ * the matches. sensitive.py's `_python_scan` is the reference this must equal, item for
+ * item; the tests compare the two on the same inputs.
+ *
+ * Each test below reads one pattern of sensitive.py; its possessive and optional parts
+ * either cannot backtrack into another match or fail whichever way they are taken, which
+ * is why a single left-to-right (or, for the reversed patterns, right-to-left) reading
+ * decides the match. Word lists come from sensitive.py (`setup`), spelt as its patterns
+ * spell them, so that the two cannot drift apart.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The word lists of the patterns, as sensitive.py spells them (set by `setup`). */
+enum {
+    SECRET,       /* credential words before an operator, reversed */
+    SUFFIX,       /* key suffixes (`_value`), reversed */
+    MEDICAL,      /* medical record fields, reversed */
+    PATIENT,      /* patient labels, reversed */
+    ADDRESS,      /* address labels, reversed */
+    PREFIX,       /* lower-case street prefixes after a building number */
+    STREET,       /* plain street types after a lower-case word */
+    LOWER_STREET, /* lower-case street words before a house number, reversed */
+    LISTS
+};
+static PyObject *lists[LISTS]; /* keeps the words' bytes alive */
+/* The words of each list grouped by their first byte (the first one read): the words that
+ * start with byte `x` are words[list][first[list][x]] up to words[list][first[list][x + 1]]. */
+typedef struct {
+    const unsigned char *text;
+    Py_ssize_t len;
+} word_t;
+static word_t *words[LISTS];
+static Py_ssize_t first[LISTS][257];
+
+static int
+is_lower(unsigned char ch)
+{
+    return ch >= 'a' && ch <= 'z';
+}
+
+static int
+not_lower(const unsigned char *v, Py_ssize_t at)
+{
+    return at < 0 || !is_lower(v[at]);
+}
+
+/* A word of `list` read backwards from `end` (`v[end - 1]` equals the word's first byte),
+ * followed in that reading by a byte that is no lower-case letter when `bounded`, and for
+ * which `then`, when given, holds at the offset where the word begins (its last byte
+ * read): the rest of the pattern. */
+static int
+word_before(int list, const unsigned char *v, Py_ssize_t end, int bounded,
+            int (*then)(const unsigned char *, Py_ssize_t))
+{
+    if (end < 1) {
+        return 0;
+    }
+    unsigned char byte = v[end - 1];
+    for (Py_ssize_t i = first[list][byte]; i < first[list][byte + 1]; i++) {
+        const unsigned char *w = words[list][i].text;
+        Py_ssize_t len = words[list][i].len;
+        if (len > end) {
+            continue;
+        }
+        Py_ssize_t k = 1;
+        while (k < len && v[end - 1 - k] == w[k]) {
+            k++;
+        }
+        if (k < len) {
+            continue;
+        }
+        if (bounded && !not_lower(v, end - len - 1)) {
+            continue;
+        }
+        if (then == NULL || then(v, end - len)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------
+ * Labels before `:` and `=` (the lower-case view, read backwards from the operator). */
+
+static int
+secret_word_ends(const unsigned char *z, Py_ssize_t end)
+{
+    return word_before(SECRET, z, end, 0, NULL);
+}
+
+/* `[_.\-]?` then a credential word, before a key suffix. */
+static int
+suffix_after_word(const unsigned char *z, Py_ssize_t end)
+{
+    if (end > 0 && (z[end - 1] == '_' || z[end - 1] == '.' || z[end - 1] == '-') &&
+        secret_word_ends(z, end - 1)) {
+        return 1;
+    }
+    return secret_word_ends(z, end);
+}
+
+/* The key branch: `(?:SUFFIX[_.\-]?WORD|WORD)` (what follows it always matches). */
+static int
+key_before(const unsigned char *z, Py_ssize_t k)
+{
+    return word_before(SUFFIX, z, k, 0, suffix_after_word) || secret_word_ends(z, k);
+}
+
+static int
+name_byte(unsigned char ch)
+{
+    return is_lower(ch) || ch >= 0x80 || ch == '\'' || ch == '-';
+}
+
+/* `[a-z\x80-\xff'-]{2,20}+ ` read backwards from `k`: where it ends, or -1. */
+static Py_ssize_t
+name_word(const unsigned char *z, Py_ssize_t k)
+{
+    Py_ssize_t len = 0;
+    while (len <= 20 && k - len > 0 && name_byte(z[k - len - 1])) {
+        len++;
+    }
+    if (len < 2 || len > 20 || k - len < 1 || z[k - len - 1] != ' ') {
+        return -1;
+    }
+    return k - len - 1;
+}
+
+static int
+medical_field_ends(const unsigned char *z, Py_ssize_t end)
+{
+    return word_before(MEDICAL, z, end, 1, NULL);
+}
+
+/* ` for` before `end`, then a medical field. */
+static int
+for_field(const unsigned char *z, Py_ssize_t end)
+{
+    return end >= 4 && memcmp(z + end - 4, " for", 4) == 0 && medical_field_ends(z, end - 4);
+}
+
+/* A field, or a field "for Jane Doe". */
+static int
+medical_before(const unsigned char *z, Py_ssize_t k)
+{
+    Py_ssize_t k1 = name_word(z, k);
+    if (k1 >= 0) {
+        Py_ssize_t k2 = name_word(z, k1);
+        if ((k2 >= 0 && for_field(z, k2)) || for_field(z, k1)) {
+            return 1;
+        }
+    }
+    return medical_field_ends(z, k);
+}
+
+static int
+space_byte(unsigned char ch)
+{
+    return ch == ' ' || (ch >= '\t' && ch <= '\r'); /* `\s` of a bytes pattern */
+}
+
+/* `curl -u user:password`: `[^\s:'"@/]{1,64}+['"]?[ \t]+` then `-u` or `--user`. */
+static int
+userpass_before(const unsigned char *z, Py_ssize_t k)
+{
+    Py_ssize_t len = 0;
+    while (len <= 64 && k - len > 0) {
+        unsigned char ch = z[k - len - 1];
+        if (space_byte(ch) || ch == ':' || ch == '\'' || ch == '"' || ch == '@' || ch == '/') {
+            break;
+        }
+        len++;
+    }
+    if (len < 1 || len > 64) {
+        return 0;
+    }
+    k -= len;
+    if (k > 0 && (z[k - 1] == '\'' || z[k - 1] == '"')) {
+        k--;
+    }
+    Py_ssize_t blanks = 0;
+    while (k > 0 && (z[k - 1] == ' ' || z[k - 1] == '\t')) {
+        k--;
+        blanks++;
+    }
+    if (blanks == 0) {
+        return 0;
+    }
+    return (k >= 2 && memcmp(z + k - 2, "-u", 2) == 0) ||
+           (k >= 6 && memcmp(z + k - 6, "--user", 6) == 0);
+}
+
+static int
+hex_byte(unsigned char ch)
+{
+    return ch == '0' || (ch >= 'a' && ch <= 'f');
+}
+
+/* IPv6 from its last colon: `[0a-f]{1,4}:(?:[0a-f]{0,4}:){1,6}[0a-f]{0,4}(?![0a-z:])`.
+ * Hex digits and colons are all in the lookahead's set, so a match takes the whole run of
+ * them: its groups, split at the colons, decide. */
+static int
+ipv6_before(const unsigned char *z, Py_ssize_t k)
+{
+    Py_ssize_t group = 0, colons = 0;
+    while (k > 0 && (hex_byte(z[k - 1]) || z[k - 1] == ':')) {
+        if (z[k - 1] == ':') {
+            if (colons == 0 && group == 0) {
+                return 0; /* the first group needs a digit */
+            }
+            colons++;
+            group = 0;
+        }
+        else if (++group > 4) {
+            return 0;
+        }
+        k--;
+    }
+    if (colons == 0 && group == 0) {
+        return 0;
+    }
+    return colons >= 2 && colons <= 7 && not_lower(z, k - 1);
+}
+
+/* A run of bytes other than `stop` and newline, 1 to `most` of them, read backwards from
+ * `k` and then `stop`: the offset of `stop`, or -1. */
+static Py_ssize_t
+run_then(const unsigned char *z, Py_ssize_t k, Py_ssize_t most, unsigned char stop)
+{
+    Py_ssize_t len = 0;
+    while (len <= most && k - len > 0 && z[k - len - 1] != stop && z[k - len - 1] != '\n') {
+        len++;
+    }
+    if (len < 1 || len > most || k - len < 1 || z[k - len - 1] != stop) {
+        return -1;
+    }
+    return k - len - 1;
+}
+
+/* `[10:05 AM] Alice Brown` before `k`: two names, `]`, up to 24 bytes, `[`. */
+static int
+speaker_names(const unsigned char *z, Py_ssize_t k)
+{
+    Py_ssize_t k1 = name_word(z, k);
+    Py_ssize_t k2 = k1 < 0 ? -1 : name_word(z, k1);
+    if (k2 < 1 || z[k2 - 1] != ']') {
+        return 0;
+    }
+    return run_then(z, k2 - 1, 24, '[') >= 0;
+}
+
+/* The speaker branch: names, or names and a role in parentheses. */
+static int
+speaker_before(const unsigned char *z, Py_ssize_t k)
+{
+    if (k > 0 && z[k - 1] == ')') {
+        Py_ssize_t open = run_then(z, k - 1, 40, '(');
+        if (open >= 1 && z[open - 1] == ' ' && speaker_names(z, open - 1)) {
+            return 1;
+        }
+    }
+    return speaker_names(z, k);
+}
+
+/* Does the pattern of the `:` or `=` pass match at the operator `op`? */
+static int
+operator_matches(const unsigned char *z, Py_ssize_t op, int colon, int speakers)
+{
+    Py_ssize_t k = op;
+    /* `[=:>]?+[ \t]*+["'`\]]?+[ \t]*+`, all possessive. */
+    if (k > 0 && (z[k - 1] == '=' || z[k - 1] == ':' || z[k - 1] == '>')) {
+        k--;
+    }
+    while (k > 0 && (z[k - 1] == ' ' || z[k - 1] == '\t')) {
+        k--;
+    }
+    if (k > 0 && (z[k - 1] == '"' || z[k - 1] == '\'' || z[k - 1] == '`' || z[k - 1] == ']')) {
+        k--;
+    }
+    while (k > 0 && (z[k - 1] == ' ' || z[k - 1] == '\t')) {
+        k--;
+    }
+    if (key_before(z, k)) {
+        return 1;
+    }
+    if (!colon) {
+        return 0;
+    }
+    return medical_before(z, k) || word_before(PATIENT, z, k, 1, NULL) ||
+           word_before(ADDRESS, z, k, 1, NULL) || userpass_before(z, k) || ipv6_before(z, k) ||
+           (speakers && speaker_before(z, k));
+}
+
+/* ------------------------------------------------------------------------------------
+ * Numbers (the case view: capitals as `A`, digits as `0`). */
+
+/* `,? (?:A|[\x80-\xff]|PREFIX )` at `i`: where it ends, or -1. */
+static Py_ssize_t
+building_word(const unsigned char *c, Py_ssize_t n, Py_ssize_t i)
+{
+    if (i < n && c[i] == ',') {
+        i++;
+    }
+    if (i >= n || c[i] != ' ') {
+        return -1;
+    }
+    i++;
+    if (i >= n) {
+        return -1;
+    }
+    if (c[i] == 'A' || c[i] >= 0x80) {
+        return i + 1;
+    }
+    /* No prefix word is the start of another one followed by a space: one can match. */
+    for (Py_ssize_t w = first[PREFIX][c[i]]; w < first[PREFIX][c[i] + 1]; w++) {
+        Py_ssize_t len = words[PREFIX][w].len;
+        if (i + len < n && memcmp(c + i, words[PREFIX][w].text, (size_t)len) == 0 &&
+            c[i + len] == ' ') {
+            return i + len + 1;
+        }
+    }
+    return -1;
+}
+
+static int
+word_byte(unsigned char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || is_lower(ch) || (ch >= '0' && ch <= '9') || ch == '_';
+}
+
+/* The digits pass's pattern at `p` (a `0` of the case view): which branch matches (the
+ * numbers of `_DIGIT_KINDS` in sensitive.py) and where the match ends, or -1. */
+enum { IBAN, RUN, BUILDING };
+
+static int
+digits_match(const unsigned char *c, Py_ssize_t n, Py_ssize_t p, Py_ssize_t *end)
+{
+    if (p > 0) {
+        unsigned char before = c[p - 1];
+        if (is_lower(before) || before == '0' || before == '_' || before == '.' ||
+            before == ',' || before == '$' || before == ':') {
+            return -1;
+        }
+    }
+    Py_ssize_t i, units;
+    /* IBAN: `0(?<=[^A-Za-z0]AA00)(?: ?[A0]){10,32}+` */
+    if (p >= 3 && p + 1 < n && c[p + 1] == '0' && c[p - 1] == 'A' && c[p - 2] == 'A' &&
+        !(c[p - 3] == '0' || is_lower(c[p - 3]) || (c[p - 3] >= 'A' && c[p - 3] <= 'Z'))) {
+        i = p + 2;
+        units = 0;
+        while (units < 32) {
+            if (i + 1 < n && c[i] == ' ' && (c[i + 1] == 'A' || c[i + 1] == '0')) {
+                i += 2;
+            }
+            else if (i < n && (c[i] == 'A' || c[i] == '0')) {
+                i += 1;
+            }
+            else {
+                break;
+            }
+            units++;
+        }
+        if (units >= 10) {
+            *end = i;
+            return IBAN;
+        }
+    }
+    /* A run: `(?:0|[ \-./]0|\) ?0){4,}+` */
+    i = p + 1;
+    units = 0;
+    while (i < n) {
+        unsigned char ch = c[i];
+        if (ch == '0') {
+            i += 1;
+        }
+        else if ((ch == ' ' || ch == '-' || ch == '.' || ch == '/') && i + 1 < n &&
+                 c[i + 1] == '0') {
+            i += 2;
+        }
+        else if (ch == ')' && i + 1 < n && c[i + 1] == '0') {
+            i += 2;
+        }
+        else if (ch == ')' && i + 2 < n && c[i + 1] == ' ' && c[i + 2] == '0') {
+            i += 3;
+        }
+        else {
+            break;
+        }
+        units++;
+    }
+    if (units >= 4) {
+        *end = i;
+        return RUN;
+    }
+    /* A building number: `0{0,4}+` then a word after it. */
+    i = p + 1;
+    for (units = 0; units < 4 && i < n && c[i] == '0'; units++) {
+        i++;
+    }
+    Py_ssize_t j = i, k;
+    if (j < n && c[j] == 'A') {
+        j++;
+    }
+    if (j < n && (c[j] == ' ' || c[j] == '/' || c[j] == '-')) {
+        /* `[ /-]0{1,5}+A?` then the word. */
+        Py_ssize_t zeros = 0;
+        k = j + 1;
+        while (zeros < 5 && k < n && c[k] == '0') {
+            k++;
+            zeros++;
+        }
+        if (zeros >= 1) {
+            if (k < n && c[k] == 'A') {
+                k++;
+            }
+            if ((*end = building_word(c, n, k)) >= 0) {
+                return BUILDING;
+            }
+        }
+    }
+    if ((*end = building_word(c, n, j)) >= 0) {
+        return BUILDING;
+    }
+    /* ` [a-z]{2,20}+ (?:street|avenue|...)\b` */
+    if (i < n && c[i] == ' ') {
+        Py_ssize_t len = 0;
+        while (len <= 20 && i + 1 + len < n && is_lower(c[i + 1 + len])) {
+            len++;
+        }
+        k = i + 1 + len;
+        if (len >= 2 && len <= 20 && k < n && c[k] == ' ') {
+            k++;
+            unsigned char byte = k < n ? c[k] : 0;
+            for (Py_ssize_t w = first[STREET][byte]; w < first[STREET][byte + 1]; w++) {
+                Py_ssize_t wl = words[STREET][w].len;
+                if (k + wl <= n && memcmp(c + k, words[STREET][w].text, (size_t)wl) == 0 &&
+                    (k + wl == n || !word_byte(c[k + wl]))) {
+                    *end = k + wl;
+                    return BUILDING;
+                }
+            }
+        }
+    }
+    return -1;
+}
+
+static int
+name_end(const unsigned char *c, Py_ssize_t at)
+{
+    /* `(?![A-Za-z\x80-\xff0])` at the byte `at` (read backwards, so it comes before). */
+    if (at < 0) {
+        return 1;
+    }
+    unsigned char ch = c[at];
+    return !((ch >= 'A' && ch <= 'Z') || is_lower(ch) || ch >= 0x80 || ch == '0');
+}
+
+/* The reversed name-before-number pattern at the digit `p` (a number's first digit in
+ * the case view): `0 ,?` then, read backwards, a word before the number. Where the word
+ * starts, or -1. The branches are tried in the pattern's order. */
+static Py_ssize_t
+name_number_match(const unsigned char *c, Py_ssize_t p)
+{
+    if (p < 1 || c[p - 1] != ' ') {
+        return -1;
+    }
+    Py_ssize_t k = p - 1, i;
+    if (k > 0 && c[k - 1] == ',') {
+        k--;
+    }
+    /* `\.?[a-z\x80-\xff]*+A++` */
+    i = k;
+    if (i > 0 && c[i - 1] == '.') {
+        i--;
+    }
+    while (i > 0 && (is_lower(c[i - 1]) || c[i - 1] >= 0x80)) {
+        i--;
+    }
+    if (i > 0 && c[i - 1] == 'A') {
+        while (i > 0 && c[i - 1] == 'A') {
+            i--;
+        }
+        if (name_end(c, i - 1)) {
+            return i;
+        }
+    }
+    /* `\.[a-z]{1,3}` */
+    if (k > 0 && c[k - 1] == '.') {
+        Py_ssize_t len = 0;
+        while (len <= 3 && k - 1 - len > 0 && is_lower(c[k - 2 - len])) {
+            len++;
+        }
+        if (len >= 1 && len <= 3 && name_end(c, k - 2 - len)) {
+            return k - 1 - len;
+        }
+    }
+    /* `\.?[a-z]*+[\x80-\xff][a-z\x80-\xff]*+` */
+    i = k;
+    if (i > 0 && c[i - 1] == '.') {
+        i--;
+    }
+    while (i > 0 && is_lower(c[i - 1])) {
+        i--;
+    }
+    if (i > 0 && c[i - 1] >= 0x80) {
+        i--;
+        while (i > 0 && (is_lower(c[i - 1]) || c[i - 1] >= 0x80)) {
+            i--;
+        }
+        if (name_end(c, i - 1)) {
+            return i;
+        }
+    }
+    /* A lower-case street word: the first in the list's order that fits. */
+    if (k < 1) {
+        return -1;
+    }
+    Py_ssize_t best = -1;
+    unsigned char byte = c[k - 1];
+    for (Py_ssize_t w = first[LOWER_STREET][byte]; w < first[LOWER_STREET][byte + 1]; w++) {
+        const unsigned char *s = words[LOWER_STREET][w].text;
+        Py_ssize_t len = words[LOWER_STREET][w].len, m = 0;
+        while (m < len && m < k && c[k - 1 - m] == s[m]) {
+            m++;
+        }
+        if (m == len && name_end(c, k - len - 1) && (best < 0 || k - len < best)) {
+            best = k - len;
+        }
+    }
+    return best;
+}
+
+static int
+is_alpha(unsigned char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || is_lower(ch);
+}
+
+/* The number after a name, as `_python_scan` reads it: up to five more digits, and a
+ * letter ("12A") that no letter or digit follows. Its end, or -1 where letters or digits
+ * go on. */
+static Py_ssize_t
+house_number_end(const unsigned char *c, Py_ssize_t n, Py_ssize_t p)
+{
+    Py_ssize_t e = p + 1;
+    while (e < n && c[e] == '0' && e - (p + 1) < 5) {
+        e++;
+    }
+    if (e < n && is_alpha(c[e]) && !(e + 1 < n && (is_alpha(c[e + 1]) || c[e + 1] == '0'))) {
+        e++;
+    }
+    if (e < n && (is_alpha(c[e]) || c[e] == '0')) {
+        return -1;
+    }
+    return e;
+}
+
+/* ------------------------------------------------------------------------------------ */
+
+static int
+append(PyObject *list, Py_ssize_t value)
+{
+    PyObject *item = PyLong_FromSsize_t(value);
+    if (item == NULL) {
+        return -1;
+    }
+    int failed = PyList_Append(list, item);
+    Py_DECREF(item);
+    return failed;
+}
+
+/* Token characters (set up at import). */
+static unsigned char token[256];
+
+/* Is `word` at v[at:]? */
+static int
+word_at(const unsigned char *v, Py_ssize_t n, Py_ssize_t at, const char *word)
+{
+    size_t len = strlen(word);
+    return at >= 0 && (size_t)(n - at) >= len && memcmp(v + at, word, len) == 0;
+}
+
+/* The first offset of `word` in v[0:n], or -1. `rare` is the offset in the word of a
+ * byte that occurs seldom in text: `memchr` looks for that one. */
+static Py_ssize_t
+find(const unsigned char *v, Py_ssize_t n, const char *word, Py_ssize_t rare)
+{
+    const unsigned char *p = v, *end = v + n;
+    while (p < end && (p = memchr(p, word[rare], (size_t)(end - p))) != NULL) {
+        if (word_at(v, n, p - v - rare, word)) {
+            return p - v - rare;
+        }
+        p++;
+    }
+    return -1;
+}
+
+/* Runs of 20 or more token characters, as start and end offsets. `i` is the first offset
+ * where such a run may start; the 20th byte from it is tested first, then the bytes
+ * before it: a byte that is no token character rules out every start up to it, so in
+ * prose each test skips most of 20 bytes. */
+static int
+token_runs(PyObject *list, const unsigned char *b, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    while (i + 20 <= n) {
+        Py_ssize_t j = i + 19;
+        while (j >= i && token[b[j]]) {
+            j--;
+        }
+        if (j >= i) {
+            i = j + 1;
+            continue;
+        }
+        Py_ssize_t end = i + 20;
+        while (end < n && token[b[end]]) {
+            end++;
+        }
+        if (append(list, i) < 0 || append(list, end) < 0) {
+            return -1;
+        }
+        i = end + 1; /* the byte at `end` is no token character */
+    }
+    return 0;
+}
+
+/* scan(data) -> (case view, lower view, digits, names, colons, equals, runs, words):
+ * see `_python_scan` in sensitive.py. */
+static PyObject *
+scan(PyObject *module, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes bytes");
+        return NULL;
+    }
+    if (lists[0] == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "scan() before setup()");
+        return NULL;
+    }
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    PyObject *views[2] = {PyBytes_FromStringAndSize(NULL, n), PyBytes_FromStringAndSize(NULL, n)};
+    /* digits, names, colons, equals, runs */
+    PyObject *found[5] = {PyList_New(0), PyList_New(0), PyList_New(0), PyList_New(0),
+                          PyList_New(0)};
+    PyObject *result = NULL;
+    for (int i = 0; i < 2; i++) {
+        if (views[i] == NULL) {
+            goto done;
+        }
+    }
+    for (int i = 0; i < 5; i++) {
+        if (found[i] == NULL) {
+            goto done;
+        }
+    }
+    unsigned char *c = (unsigned char *)PyBytes_AS_STRING(views[0]);
+    unsigned char *z = (unsigned char *)PyBytes_AS_STRING(views[1]);
+    Py_ssize_t i = 0;
+    /* Eight bytes at a time: a byte-per-byte loop costs most of this function. */
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, high = 0x8080808080808080u, ones = 0x0101010101010101u;
+        memcpy(&x, b + i, 8);
+        /* Adding to the low seven bits of a byte sets its high bit from a threshold on;
+         * bytes with their high bit set are neither capitals nor digits. */
+        uint64_t low = x & ~high;
+        uint64_t upper = (low + 0x3F * ones) & ~(low + 0x25 * ones) & ~x & high; /* A-Z */
+        uint64_t digit = (low + 0x50 * ones) & ~(low + 0x46 * ones) & ~x & high; /* 0-9 */
+        uint64_t upper_bytes = (upper >> 7) * 0xFF, digit_bytes = (digit >> 7) * 0xFF;
+        uint64_t cv = (x & ~(upper_bytes | digit_bytes)) | (upper_bytes & 0x41 * ones) |
+                      (digit_bytes & 0x30 * ones);
+        uint64_t zv = ((x | (upper >> 2)) & ~digit_bytes) | (digit_bytes & 0x30 * ones);
+        memcpy(c + i, &cv, 8);
+        memcpy(z + i, &zv, 8);
+    }
+    for (; i < n; i++) {
+        unsigned char ch = b[i];
+        unsigned char upper = (unsigned char)(ch - 'A') < 26;
+        unsigned char digit = (unsigned char)(ch - '0') < 10;
+        c[i] = upper ? 'A' : digit ? '0' : ch;
+        z[i] = digit ? '0' : (unsigned char)(ch | (upper << 5));
+    }
+    /* Numbers: both patterns start at a number's first digit (`memchr` skips to digits
+     * faster than a loop over every byte). A digits match hides the
+     * numbers inside it, as in `finditer`; a name match holds no digit to hide. */
+    const unsigned char *p = c, *end = c + n;
+    Py_ssize_t after = 0;
+    while (p < end && (p = memchr(p, '0', (size_t)(end - p))) != NULL) {
+        i = p - c;
+        Py_ssize_t stop = 0, start;
+        int kind = i >= after ? digits_match(c, n, i, &stop) : -1;
+        if (kind >= 0) {
+            after = stop;
+            if (append(found[0], i) < 0 || append(found[0], stop) < 0 ||
+                append(found[0], kind) < 0) {
+                goto done;
+            }
+        }
+        if ((start = name_number_match(c, i)) >= 0 && (stop = house_number_end(c, n, i)) >= 0) {
+            /* Pairs in reverse, so that the reversed list has them in order. */
+            if (append(found[1], stop) < 0 || append(found[1], start) < 0) {
+                goto done;
+            }
+        }
+        while (p < end && *p == '0') {
+            p++;
+        }
+    }
+    int brackets = memchr(b, ']', (size_t)n) != NULL;
+    for (int colon = 1; colon >= 0; colon--) {
+        end = z + n;
+        for (p = z; p < end && (p = memchr(p, colon ? ':' : '=', (size_t)(end - p))) != NULL;
+             p++) {
+            i = p - z;
+            if (operator_matches(z, i, colon, brackets) && append(found[3 - colon], i) < 0) {
+                goto done;
+            }
+        }
+    }
+    /* The reversed views are read from the end. */
+    if (PyList_Reverse(found[1]) < 0 || PyList_Reverse(found[2]) < 0 ||
+        PyList_Reverse(found[3]) < 0) {
+        goto done;
+    }
+    if (token_runs(found[4], b, n) < 0) {
+        goto done;
+    }
+    /* `pass` and `prescri` in one look for `p`. */
+    Py_ssize_t pass = -1, prescri = -1;
+    end = z + n;
+    for (p = z; (pass < 0 || prescri < 0) && p < end &&
+                (p = memchr(p, 'p', (size_t)(end - p))) != NULL;
+         p++) {
+        i = p - z;
+        if (pass < 0 && word_at(z, n, i, "pass")) {
+            pass = i;
+        }
+        if (prescri < 0 && word_at(z, n, i, "prescri")) {
+            prescri = i;
+        }
+    }
+    result = Py_BuildValue("(OOOOOOO(nnnnn))", views[0], views[1], found[0], found[1], found[2],
+                           found[3], found[4], pass, find(z, n, "identified", 6),
+                           find(z, n, "diagnos", 3), prescri, find(b, n, "://", 0));
+done:
+    Py_XDECREF(views[0]);
+    Py_XDECREF(views[1]);
+    for (int i = 0; i < 5; i++) {
+        Py_XDECREF(found[i]);
+    }
+    return result;
+}
+
+/* setup(*word_lists): the patterns' words, each list a tuple of bytes (see sensitive.py). */
+static PyObject *
+setup(PyObject *module, PyObject *args)
+{
+    if (PyTuple_GET_SIZE(args) != LISTS) {
+        PyErr_Format(PyExc_TypeError, "setup() takes %d word lists", LISTS);
+        return NULL;
+    }
+    for (int i = 0; i < LISTS; i++) {
+        PyObject *list = PyTuple_GET_ITEM(args, i);
+        if (!PyTuple_Check(list)) {
+            PyErr_SetString(PyExc_TypeError, "setup() takes tuples of bytes");
+            return NULL;
+        }
+        for (Py_ssize_t w = 0; w < PyTuple_GET_SIZE(list); w++) {
+            if (!PyBytes_Check(PyTuple_GET_ITEM(list, w))) {
+                PyErr_SetString(PyExc_TypeError, "setup() takes tuples of bytes");
+                return NULL;
+            }
+        }
+    }
+    for (int i = 0; i < LISTS; i++) {
+        PyObject *list = PyTuple_GET_ITEM(args, i);
+        Py_ssize_t count = PyTuple_GET_SIZE(list);
+        word_t *grouped = PyMem_Malloc(sizeof(word_t) * (size_t)(count + 1));
+        if (grouped == NULL) {
+            return PyErr_NoMemory();
+        }
+        /* Counts per first byte, then where each group starts (empty words match
+         * nowhere: the patterns have none). */
+        Py_ssize_t *starts = first[i], next[256];
+        memset(starts, 0, sizeof(first[i]));
+        for (Py_ssize_t w = 0; w < count; w++) {
+            PyObject *word = PyTuple_GET_ITEM(list, w);
+            if (PyBytes_GET_SIZE(word) > 0) {
+                starts[(unsigned char)PyBytes_AS_STRING(word)[0] + 1]++;
+            }
+        }
+        for (int x = 0; x < 256; x++) {
+            starts[x + 1] += starts[x];
+            next[x] = starts[x];
+        }
+        for (Py_ssize_t w = 0; w < count; w++) {
+            PyObject *word = PyTuple_GET_ITEM(list, w);
+            const unsigned char *text = (const unsigned char *)PyBytes_AS_STRING(word);
+            if (PyBytes_GET_SIZE(word) > 0) {
+                grouped[next[text[0]]++] = (word_t){text, PyBytes_GET_SIZE(word)};
+            }
+        }
+        PyMem_Free(words[i]);
+        words[i] = grouped;
+        Py_INCREF(list);
+        Py_XSETREF(lists[i], list);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_O, "scan(data) -> views and candidates: see sidecar/classifiers/sensitive.py"},
+    {"setup", setup, METH_VARARGS, "setup(*word_lists): the patterns' words"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_sensitive",
+    "The sensitive classifier's views and candidates in C (see sensitive.py).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__sensitive(void)
+{
+    for (int i = 0; i < 256; i++) {
+        token[i] = (unsigned char)(word_byte((unsigned char)i) || (i && strchr("-+/=.~", i)));
+    }
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,6 @@
+def scan(
+    data: bytes, /
+) -> tuple[
+    bytes, bytes, list[int], list[int], list[int], list[int], list[int], tuple[int, ...]
+]: ...
+def setup(*word_lists: tuple[bytes, ...]) -> None: ...
