@@ -31,6 +31,14 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
+# gcc builds the sidecar's C extensions (the hot loops of its classifiers and span
+# encoder); it stays in this stage, and the runtime image gets only the built wheel.
+# (DL3008: the compiler's exact version never reaches the runtime image.)
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /src
 COPY . .
 
@@ -38,11 +46,6 @@ COPY . .
 # The default configuration is staged here so that it is copied in one step, readable by
 # the non-root user, and so that a checkout without policy files (git keeps no empty
 # folders) still yields an /etc/sidecar/policies directory.
-# gcc builds the sidecar's C extensions (the hot loops of its classifiers and span
-# encoder); it stays in this stage, and the runtime image gets only the built wheel.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev \
- && rm -rf /var/lib/apt/lists/*
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip wheel --wheel-dir /wheels . \
  && mkdir -p /config/policies \
