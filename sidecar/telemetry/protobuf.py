@@ -68,6 +68,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
+from .. import native
+
 logger = logging.getLogger("sidecar")
 
 _INT64 = (1 << 64) - 1
@@ -449,8 +451,9 @@ def _layout() -> tuple[tuple[type, ...], type, type] | None:
 
 
 try:
+    native.allow()
     from . import _otlp
-except ImportError:  # built without a C compiler: the same bytes, ~15x slower
+except ImportError:  # not built (no C compiler) or SIDECAR_PURE_PYTHON: the same bytes, ~15x slower
     pass
 else:
     # What it cannot write (values of unusual types, which the sidecar does not make) it
