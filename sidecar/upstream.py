@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
 from typing import Any, Protocol
 
 import aiohttp
@@ -282,31 +282,33 @@ class _AiohttpWire:
             session = self._transport.client = self._transport.get_client()
         return session
 
+    def _send(
+        self,
+        body: bytes,
+        base: dict[str, str],
+        extra: Mapping[str, str] | None,
+        timeout: aiohttp.ClientTimeout,
+    ) -> Awaitable[aiohttp.ClientResponse]:
+        return self._session().request(
+            "POST",
+            self._url,
+            headers={**base, **extra} if extra else base,
+            data=body,
+            allow_redirects=False,
+            timeout=timeout,
+        )
+
     async def post(
         self, body: bytes, headers: Mapping[str, str] | None
     ) -> tuple[int, bytes, Mapping[str, str]]:
-        response = await self._session().request(
-            "POST",
-            self._url,
-            headers={**self._headers, **headers} if headers else self._headers,
-            data=body,
-            allow_redirects=False,
-            timeout=self._plain_timeout,
-        )
+        response = await self._send(body, self._headers, headers, self._plain_timeout)
         try:
             return response.status, await response.read(), response.headers
         finally:
             response.release()
 
     async def stream(self, body: bytes, headers: Mapping[str, str] | None) -> _Streaming:
-        response = await self._session().request(
-            "POST",
-            self._url,
-            headers={**self._stream_headers, **headers} if headers else self._stream_headers,
-            data=body,
-            allow_redirects=False,
-            timeout=self._stream_timeout,
-        )
+        response = await self._send(body, self._stream_headers, headers, self._stream_timeout)
         return _AiohttpStream(response)
 
 
@@ -352,7 +354,16 @@ class _HttpxWire:
             "timeout": httpx.Timeout(max(t.first_byte, t.idle), connect=t.connect).as_dict()
         }
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
+    async def _send(
+        self,
+        body: bytes,
+        base: httpx.Headers,
+        extra: Mapping[str, str] | None,
+        extensions: dict[str, Any],
+    ) -> httpx.Response:
+        request = httpx.Request(
+            "POST", self._url, headers=_with(base, extra), content=body, extensions=extensions
+        )
         if self._transport is None:
             return await self._client.send(request, stream=True)
         return await self._transport.handle_async_request(request)
@@ -360,25 +371,12 @@ class _HttpxWire:
     async def post(
         self, body: bytes, headers: Mapping[str, str] | None
     ) -> tuple[int, bytes, Mapping[str, str]]:
-        request = httpx.Request(
-            "POST",
-            self._url,
-            headers=_with(self._headers, headers),
-            content=body,
-            extensions=self._plain_timeout,
-        )
-        response = await self._send(request)
+        response = await self._send(body, self._headers, headers, self._plain_timeout)
         return response.status_code, await _body(response), response.headers
 
     async def stream(self, body: bytes, headers: Mapping[str, str] | None) -> _Streaming:
-        request = httpx.Request(
-            "POST",
-            self._url,
-            headers=_with(self._stream_headers, headers),
-            content=body,
-            extensions=self._stream_timeout,
-        )
-        return _HttpxStream(await self._send(request))
+        response = await self._send(body, self._stream_headers, headers, self._stream_timeout)
+        return _HttpxStream(response)
 
 
 async def _body(response: httpx.Response) -> bytes:
