@@ -7,6 +7,8 @@ quality on the labelled dev set."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -424,6 +426,24 @@ def test_dev_set_routing_quality() -> None:
 
 _task = pytest.importorskip("sidecar.classifiers._task")
 
+# The C reader as task.py makes it: built here too, so that the C and the Python readers are
+# compared even where SIDECAR_PURE_PYTHON keeps task.py on its twin.
+_NATIVE_SCAN = partial(
+    _task.scan,
+    _task.reader(
+        task._TABLE,
+        task._CLASS_TABLE,
+        task._PUNCT,
+        task.HEAD,
+        task.TAIL,
+        task.SHORT,
+        task.LINE,
+        tuple(mark.encode() for mark in task._CODE_MARKS),
+        tuple(label.encode() for label in task._LABELS),
+        tuple(lang for lang, _ in task._STOPWORDS),
+    ),
+)
+
 # Words of the table and the marks the rules look for, among text of every kind: the
 # window's edges (SHORT, HEAD, TAIL, LINE) fall anywhere in it.
 _PIECES = [
@@ -473,7 +493,7 @@ def _python_reading(text: str) -> tuple[object, ...]:
 @settings(max_examples=400, deadline=None)
 @given(_PROMPTS)
 def test_scan_equals_the_python_twin(text: str) -> None:
-    assert task._scan(text) == _python_reading(text)
+    assert _NATIVE_SCAN(text) == _python_reading(text)
 
 
 @settings(max_examples=400, deadline=None)
@@ -502,14 +522,80 @@ def test_items_equal_the_python_twin(text: str, end: int) -> None:
     ],
 )
 def test_scan_on_edges(text: str) -> None:
-    assert task._scan(text) == _python_reading(text)
+    assert _NATIVE_SCAN(text) == _python_reading(text)
     assert _task.items(text, task.OUTLINE) == task._python_items(text, task.OUTLINE)
+
+
+# The phrases and labels the rules look for, so that generated prompts reach the later rules.
+_RULE_PHRASES = st.sampled_from(
+    [
+        *task._SAY,
+        *task._EDITS,
+        *task._EDIT_VERBS,
+        *task._INFERENCE,
+        *task._ROLES,
+        *task._LABELS,
+        *task._ASK_ANSWER,
+        *task._OPEN_STARTS,
+        *task._FACT_STARTS,
+        *task._MATH_VERBS,
+        *task._QUANTITY,
+        *task._OPERATORS,
+        *task._COUNTERFACTUAL,
+        *task._CODE_HELP,
+        "step by step",
+        "does not belong",
+        "which one",
+        "(a) (b)",
+        "?",
+        "\n\n",
+        "\n- ",
+        "\n1. ",
+    ]
+)
+_RULE_PROMPTS = st.lists(
+    st.one_of(_WORDS, _RULE_PHRASES, st.text(alphabet=_CHARS, max_size=8)), max_size=120
+).map(" ".join)
+
+
+def _explain_with(
+    scan: Callable[[str], Any], items: Callable[[str, int], tuple[int, int]], text: str
+) -> tuple[str, str, float, str, bool]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(task, "_scan", scan)
+        patch.setattr(task, "_items", items)
+        return task.explain(text)
+
+
+def _explain_natively(text: str) -> tuple[str, str, float, str, bool]:
+    return _explain_with(_NATIVE_SCAN, _task.items, text)
+
+
+def _explain_in_python(text: str) -> tuple[str, str, float, str, bool]:
+    return _explain_with(task._python_scan, task._python_items, text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_PROMPTS | _RULE_PROMPTS)
+def test_explain_equals_the_python_twin(text: str) -> None:
+    """Every output and the rule chosen, C reader or not, on prompts of every kind."""
+    assert _explain_natively(text) == _explain_in_python(text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_RULE_PROMPTS, _RULE_PROMPTS, st.integers(min_value=0, max_value=2500))
+def test_explain_of_long_prompts_equals_the_python_twin(head: str, tail: str, fill: int) -> None:
+    """Long prompts: instructions at both ends, a passage between (OUTLINE and the window)."""
+    text = f"{head}\n{PASSAGE[: fill % 400]}\n" + "x " * fill + f"\n{tail}"
+    assert _explain_natively(text) == _explain_in_python(text)
 
 
 def test_explain_is_the_same_in_pure_python(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = [text for _, text in POSITIVE]
     if DEV.exists():
         texts += [json.loads(raw)["messages"][0]["content"] for raw in DEV.read_text().splitlines()]
+    monkeypatch.setattr(task, "_scan", _NATIVE_SCAN)
+    monkeypatch.setattr(task, "_items", _task.items)
     native = [task.explain(text) for text in texts]
     monkeypatch.setattr(task, "_scan", task._python_scan)
     monkeypatch.setattr(task, "_items", task._python_items)

@@ -24,15 +24,19 @@ formulas, question marks, constraint words, numbered and bulleted lines, digit r
 given material, steps, and the language when function words alone tell it. Its twin
 `_python_scan` (slices, `str.lower`, `bytes.translate`, a dict lookup a word, regular
 expressions that start with a line break, so `re` only stops at line breaks) gives the
-same results where the extension was not built; it leaves the features that only some
-rules read to be computed on first use. The numbered and bulleted lines of the first
-OUTLINE characters are counted (`items`) only for a long prompt of a mid-tier kind.
-Nothing reads past HEAD, TAIL and OUTLINE, so the cost does not grow with the prompt: the
-median is about 28 µs for 2 KB and 31 µs for 20 KB prompts on one core of the benchmark
-machine (`bench/classifiers.py`; 55 and 61 µs with the Python twin, as before the
-extension). The C pass takes about 5 µs of that; the rest is the rules in Python (their
-phrase searches, about 0.4 µs each, and the calls between them) and the weighing of
-languages when a window holds letters of other scripts.
+same results where the extension is not built or SIDECAR_PURE_PYTHON is set; it leaves
+the features that only some rules read to be computed on first use. The numbered and
+bulleted lines of the first OUTLINE characters are counted (`items`) only for a long
+prompt of a mid-tier kind. Nothing reads past HEAD, TAIL and OUTLINE, so the cost does
+not grow with the prompt: the median is about 28 µs for 2 KB and 31 µs for 20 KB prompts
+on one core of the benchmark machine (`bench/classifiers.py`; 55 and 61 µs with the
+Python twin, as before the extension). The C pass takes 4-5 µs of that with warm caches
+(up to 10 µs when the window is not ASCII: it is encoded to UTF-8, and lines that are not
+ASCII either are lowered by `str.lower`), about 9 µs between other classifiers' work; the
+rest is the rules in Python (their phrase searches, about 0.4 µs each, and the calls
+between them) and the weighing of languages: 3-4 µs when the function words of a window
+disagree, 7-24 µs when it holds letters of other scripts (`_scan` and `_language` timed
+alone, with `time.perf_counter_ns`, on the 2 KB prompts that `bench/classifiers.py` makes).
 
 Kinds, in the order their rules are tried (the first rule that matches wins)
 ---------------------------------------------------------------------------
@@ -133,6 +137,7 @@ from functools import partial
 from itertools import repeat
 from typing import Any
 
+from .. import native
 from ..classifier import Prompt
 from ..hookspecs import hookimpl
 
@@ -932,6 +937,9 @@ _WINDOW_ITEM = re.compile(
 at most one byte of no class before it; the digit is captured."""
 _NOT_SCRIPT = bytes(b for b in range(256) if chr(b) not in "LGRHAIVJZK")
 _L, _V = ord("L"), ord("V")  # `int in bytes` is fast, `bytes in bytes` slow
+_ASCII = bytes(range(128))
+"""Deleted from the UTF-8 of a window, they leave its letters of other alphabets, each whole
+(an ASCII byte is never part of a longer UTF-8 sequence)."""
 _DIGIT_RUNS = bytes(ord("0") if 48 <= b <= 57 else ord(" ") for b in range(256))
 """Digits to "0", everything else to spaces: the numbers of a text are its words."""
 _SHAPES = bytes(
@@ -1097,8 +1105,9 @@ def _python_items(text: str, end: int) -> tuple[int, int]:
 _scan: Callable[[str], _Scan] = _python_scan
 _items: Callable[[str, int], tuple[int, int]] = _python_items
 try:
+    native.allow()
     from . import _task
-except ImportError:  # built without a C compiler: the same results, twice the time
+except ImportError:  # not built (no C compiler) or SIDECAR_PURE_PYTHON: the same results, slower
     pass
 else:
     _scan = partial(
@@ -1521,7 +1530,10 @@ def _language(t: _Text) -> str:
         best = [*sorted(scores.values(), reverse=True), 0.0, 0.0]
         if best[0] < 6 or best[0] < 2 * best[1]:  # function words do not settle it
             letters: dict[str, int] = {}
-            for letter in _LANGUAGE_LETTERS.findall(t.window):
+            # The letters are outside ASCII: they are looked for among the window's other
+            # letters only, a few bytes instead of hundreds of characters for the regex.
+            wide = raw.translate(None, _ASCII).decode(_UTF8, _LONE)
+            for letter in _LANGUAGE_LETTERS.findall(wide):
                 lang = _LANGUAGE_OF_LETTER[letter]
                 letters[lang] = letters.get(lang, 0) + 1
             if letters:
