@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -457,3 +458,105 @@ def test_native_scan_rejects_bad_arguments() -> None:
     with pytest.raises(TypeError):
         _sensitive.setup(*([("word",)] * len(sensitive._SCAN_WORDS)))  # type: ignore[list-item]
     assert _sensitive.scan(b"") == (b"", b"", [], [], [], [], [], (-1, -1, -1, -1, -1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200) | _FRAGMENT_TEXT.map(lambda text: text.encode("utf-8")))
+def test_native_classes_equal_the_python_twin(data: bytes) -> None:
+    _native()
+    from sidecar.classifiers import _sensitive
+
+    assert _sensitive.classes(data) == sensitive._python_classes(data)
+    assert sensitive._classes is _sensitive.classes
+
+
+def test_native_classes_rejects_bad_arguments() -> None:
+    _native()
+    from sidecar.classifiers import _sensitive
+
+    with pytest.raises(TypeError):
+        _sensitive.classes("text")  # type: ignore[arg-type]
+    assert _sensitive.classes(b"") == (0, 0, 0, 0)
+    assert _sensitive.classes(b"aB3-x") == sensitive._python_classes(b"aB3-x") == (1, 2, 1, 5)
+
+
+_STREET_FRAGMENTS = [
+    *"0123456789 ,.aZé",
+    "12 ",
+    "5, ",
+    "rue ",
+    "Rue ",
+    "via ",
+    "viale ",
+    "vila ",
+    "rua ",
+    "praça ",
+    "улица ",
+    "de ",
+    "do ",
+    "della ",
+    "strasse",
+    "straße",
+    "weg",
+    "ringen",
+    "katu",
+    "tie",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_STREET_FRAGMENTS), max_size=12).map("".join))
+def test_street_shortcuts_agree_with_the_plain_patterns(text: str) -> None:
+    # The prefix trie matches what the plain alternation of the prefixes matches, and
+    # `endswith` finds every word that ends in a compound street type.
+    plain = re.compile(
+        rb"0{1,6}[a-z]?,? (?:" + sensitive._PREFIX_WORDS.encode() + rb")"
+        rb"(?: (?:de|do|da|del|della|di|la|le|les|du|des|dos|das)(?= ))*+ "
+    )
+    z = text.encode().translate(sensitive._LOWER_ZERO)
+    for start in range(len(z)):
+        expected = plain.match(z, start)
+        found = sensitive._NUMBER_PREFIX_NAME.match(z, start)
+        assert (found and found.end()) == (expected and expected.end())
+    for word in z.split():
+        if sensitive._COMPOUND_TYPES.search(word):
+            assert word.endswith(sensitive._COMPOUND_ENDINGS)
+
+
+_CONTEXT_FRAGMENTS = [
+    *sensitive._CONTEXT_WORDS,
+    *(first + b" " + second for first, second in sensitive._ADDRESS_PAIRS),
+    *(bytes([byte]) for byte in b" \t\n\x0b\x0c\r\x1c,:;()\"'.-0ax"),
+    b"the",
+    b"street",
+    b"\xc3\xa9",
+    b"\xe2\x84\xaa",  # KELVIN SIGN: lower case is the ASCII `k`
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_CONTEXT_FRAGMENTS), max_size=40).map(b"".join), st.booleans())
+def test_native_street_context_equals_the_python_twin(z: bytes, comma: bool) -> None:
+    _native()
+    from sidecar.classifiers import _sensitive
+
+    for start in range(0, len(z) + 1, max(1, len(z) // 8)):
+        found = _sensitive.street_context(z, start, comma)
+        if z[max(0, start - 64) : start].isascii():
+            assert found == sensitive._python_street_context(z, start, comma)
+        else:
+            assert found == -1  # left to Python, which folds the case of the words first
+
+
+def test_native_street_context_rejects_bad_arguments() -> None:
+    _native()
+    from sidecar.classifiers import _sensitive
+
+    with pytest.raises(TypeError):
+        _sensitive.street_context("lives at ", 9, False)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="out of range"):
+        _sensitive.street_context(b"lives at ", 10, False)
+    with pytest.raises(ValueError, match="out of range"):
+        _sensitive.street_context(b"lives at ", -1, False)
+    assert _sensitive.street_context(b"she lives at ", 13, False) == 1
+    assert _sensitive.street_context(b"", 0, True) == 0

@@ -12,6 +12,10 @@
  * is why a single left-to-right (or, for the reversed patterns, right-to-left) reading
  * decides the match. Word lists come from sensitive.py (`setup`), spelt as its patterns
  * spell them, so that the two cannot drift apart.
+ *
+ * Two checks of single candidates are here too, each equal to its Python twin: `classes`
+ * (the class counts of a long token or a value) and `street_context` (the words before a
+ * name and a house number).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -28,6 +32,10 @@ enum {
     PREFIX,       /* lower-case street prefixes after a building number */
     STREET,       /* plain street types after a lower-case word */
     LOWER_STREET, /* lower-case street words before a house number, reversed */
+    CONTEXT_PREFIX,  /* street prefixes as words of the text ("rua", "ul.") */
+    CONTEXT_ADDRESS, /* words that announce an address */
+    CONTEXT_SEND,    /* words of sending and delivering */
+    CONTEXT_PAIRS,   /* two-word address phrases ("lives at"), a space between */
     LISTS
 };
 static PyObject *lists[LISTS]; /* keeps the words' bytes alive */
@@ -759,6 +767,134 @@ done:
     return result;
 }
 
+/* Is v[0:len] (len > 0) a word of `list`? */
+static int
+is_word(int list, const unsigned char *v, Py_ssize_t len)
+{
+    for (Py_ssize_t i = first[list][v[0]]; i < first[list][v[0] + 1]; i++) {
+        if (words[list][i].len == len && memcmp(words[list][i].text, v, (size_t)len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* street_context(z, start, comma) -> 1 or 0: `_python_street_context` in sensitive.py,
+ * for the 64 bytes before `start` when they are ASCII; -1 when they are not (Python folds
+ * their case first). The words are those of `bytes.split` once `,:;()"'` are deleted. */
+static PyObject *
+street_context(PyObject *module, PyObject *args)
+{
+    PyObject *data;
+    Py_ssize_t start;
+    int comma;
+    if (!PyArg_ParseTuple(args, "Snp:street_context", &data, &start, &comma)) {
+        return NULL;
+    }
+    if (lists[0] == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "street_context() before setup()");
+        return NULL;
+    }
+    const unsigned char *z = (const unsigned char *)PyBytes_AS_STRING(data);
+    if (start < 0 || start > PyBytes_GET_SIZE(data)) {
+        PyErr_SetString(PyExc_ValueError, "street_context() start out of range");
+        return NULL;
+    }
+    /* The words, copied without the deleted bytes: at most 64 bytes and 32 words. */
+    unsigned char text[64];
+    Py_ssize_t at[33], size[33], count = 0, len = 0, inside = 0;
+    for (Py_ssize_t i = start > 64 ? start - 64 : 0; i < start; i++) {
+        unsigned char ch = z[i];
+        if (ch >= 0x80) {
+            return PyLong_FromLong(-1);
+        }
+        if (ch == ',' || ch == ':' || ch == ';' || ch == '(' || ch == ')' || ch == '"' ||
+            ch == '\'') {
+            continue;
+        }
+        if (space_byte(ch)) {
+            if (inside) {
+                size[count] = len - at[count];
+                count++;
+                inside = 0;
+            }
+            continue;
+        }
+        if (!inside) {
+            at[count] = len;
+            inside = 1;
+        }
+        text[len++] = ch;
+    }
+    if (inside) {
+        size[count] = len - at[count];
+        count++;
+    }
+    /* The checks of the twin, in its order; its first test (no context word at all) only
+     * saves time, as each of these needs one. */
+    Py_ssize_t recent = count > 10 ? count - 10 : 0, k;
+    for (k = count > 3 ? count - 3 : 0; k < count; k++) {
+        if (is_word(CONTEXT_PREFIX, text + at[k], size[k])) {
+            return PyLong_FromLong(1);
+        }
+    }
+    for (k = recent; k < count; k++) {
+        if (is_word(CONTEXT_ADDRESS, text + at[k], size[k])) {
+            return PyLong_FromLong(1);
+        }
+    }
+    for (k = count > 5 ? count - 5 : 0; !comma && k < count; k++) {
+        if (is_word(CONTEXT_SEND, text + at[k], size[k])) {
+            return PyLong_FromLong(1);
+        }
+    }
+    unsigned char pair[130];
+    for (k = recent; k + 1 < count; k++) {
+        memcpy(pair, text + at[k], (size_t)size[k]);
+        pair[size[k]] = ' ';
+        memcpy(pair + size[k] + 1, text + at[k + 1], (size_t)size[k + 1]);
+        if (is_word(CONTEXT_PAIRS, pair, size[k] + 1 + size[k + 1])) {
+            return PyLong_FromLong(1);
+        }
+    }
+    return PyLong_FromLong(0);
+}
+
+/* classes(data) -> (upper, lower, digits, runs): see `_python_classes` in sensitive.py.
+ * Judging a long token or a key's value counts its classes several times; in Python the
+ * count takes a view, three counts and a shifted XOR of the whole value. */
+static PyObject *
+classes(PyObject *module, PyObject *data)
+{
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "classes() takes bytes");
+        return NULL;
+    }
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    Py_ssize_t upper = 0, lower = 0, digits = 0, runs = n > 0;
+    int previous = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char ch = s[i];
+        int kind = ch;
+        if (ch >= 'A' && ch <= 'Z') {
+            kind = 'A';
+            upper++;
+        }
+        else if (is_lower(ch)) {
+            kind = 'a';
+            lower++;
+        }
+        else if (ch >= '0' && ch <= '9') {
+            kind = '0';
+            digits++;
+        }
+        runs += previous >= 0 && kind != previous;
+        previous = kind;
+    }
+    return Py_BuildValue("(nnnn)", upper, lower, digits, runs);
+}
+
 /* setup(*word_lists): the patterns' words, each list a tuple of bytes (see sensitive.py). */
 static PyObject *
 setup(PyObject *module, PyObject *args)
@@ -819,6 +955,9 @@ setup(PyObject *module, PyObject *args)
 static PyMethodDef methods[] = {
     {"scan", scan, METH_O, "scan(data) -> views and candidates: see sidecar/classifiers/sensitive.py"},
     {"setup", setup, METH_VARARGS, "setup(*word_lists): the patterns' words"},
+    {"classes", classes, METH_O, "classes(data) -> (upper, lower, digits, runs) of a value"},
+    {"street_context", street_context, METH_VARARGS,
+     "street_context(z, start, comma) -> 1, 0, or -1 for non-ASCII words before `start`"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -118,6 +118,18 @@ the error, about 0.3 µs a test. One `re` pass per literal is the cheap way: an 
 of several literals has no fast skip, and `re` stops at every character that can start one
 of them (joining the `=` and `:` passes into one pattern doubles their cost).
 
+Per candidate: the classes of a long token or a key's value (upper case, lower case,
+digits, runs of one class) are counted in C by `_sensitive.classes` (its twin
+`_python_classes`), a tenth of the cost of the `bytes` methods; a long token without a
+digit is only matched against the provider formats, as every other test of a token wants
+digits; the street prefixes after a building number are a trie, and a word is tested for
+a compound street type (`...strasse`, `...katu`) with one `endswith` before the pattern.
+The words before a name and a house number (a street prefix, "address", "lives at" ...)
+are read by `_sensitive.street_context` (twin `_python_street_context`) where they are
+ASCII, without the list of words and the sets made of it (5 of the 9 µs such a name took).
+A pass whose candidates the C scan found to be none (no digits run, no name, no operator
+match, no `pass` or `diagnos` ...) is not called at all.
+
 What it costs (`bench/classifiers.py`, one core, Python 3.11; old and new code timed in
 turns in one process on the same prompts): about 45-55 µs median on a 2 KB prompt and
 about 340 µs on 20 KB, against 90-95 and 560-600 µs for the same code without the C
@@ -129,6 +141,13 @@ the fixed cost (a 2 KB text without candidates takes 7 µs in all). The rest goe
 candidates: labels, shapes and checksums of numbers, street words, key values and long
 tokens, a few microseconds each. The pure-Python path costs about 3% more instructions
 than before the C scan was written (the numbers and names are gathered in lists first).
+The per-candidate work above in C, and the passes not called, took `detect` from 46 to
+39 µs median on the 2 KB prompts (0.85 times) and from 333 to 321 µs on 20 KB (both
+versions timed in turns in one process, median of 9 runs of 10 rounds, `taskset -c 1`);
+in `bench/classifiers.py` (which runs each classifier between the others, on colder
+caches), from 56 to 49 µs on 2 KB. In instructions (callgrind, `detect` alone after a
+warm-up round): from 134 to 119 thousand a 2 KB prompt and from 1.08 to 1.04 million a
+20 KB one.
 """
 
 from __future__ import annotations
@@ -139,6 +158,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from .. import native
 from ..classifier import Prompt
 from ..hookspecs import hookimpl
 
@@ -331,10 +351,11 @@ def _placeholder_value(v: bytes) -> bool:
     )
 
 
-def _classes(s: bytes) -> tuple[int, int, int, int]:
+def _python_classes(s: bytes) -> tuple[int, int, int, int]:
     """Upper, lower and digit counts, and the number of runs of one class (1 + changes
-    between neighbours). Counted in C: the class view, and neighbours compared by XOR-ing
-    the view with itself shifted by one byte (a zero byte is an unchanged class)."""
+    between neighbours): `_classes`, the twin of `_sensitive.classes`. Counted by `bytes`
+    methods: the class view, and neighbours compared by XOR-ing the view with itself
+    shifted by one byte (a zero byte is an unchanged class)."""
     cls = s.translate(_CLASS)
     n = len(cls)
     if n < 2:
@@ -342,6 +363,10 @@ def _classes(s: bytes) -> tuple[int, int, int, int]:
     same = int.from_bytes(cls[1:], "big") ^ int.from_bytes(cls[:-1], "big")
     changes = n - 1 - same.to_bytes(n - 1, "big").count(0)
     return cls.count(b"A"), cls.count(b"a"), cls.count(b"0"), changes + 1
+
+
+# Replaced by `_sensitive.classes` where the extension is built (the end of this module).
+_classes: Callable[[bytes], tuple[int, int, int, int]] = _python_classes
 
 
 def _random_body(s: bytes, *, bare: bool = False) -> bool:
@@ -853,13 +878,17 @@ _PREFIX_WORDS = (
 _PREFIX_ABBREVIATIONS = "av|bd|ul|al|os|pl|jl|gg|cd|u|ул|пр|пер|ш|вул|пл|str|λεωφ"
 # Endings of compound street names ("Bundesstrasse", "Kiannonkatu", "Ringvej"): after at
 # least one letter, since "Platz 1" alone is a rank.
-_COMPOUND_TYPES = re.compile(
-    ".(?:strasse|straße|gasse|weg|allee|platz|ring|damm|vej|gade|gatan|gata|vägen|veien"
+_COMPOUND_WORDS = (
+    "strasse|straße|gasse|weg|allee|platz|ring|damm|vej|gade|gatan|gata|vägen|veien"
     "|vegen|katu|tie|kuja|utca|straat|laan|gracht|steeg|plein|hof|singel|dijk|kade|løkka"
     "|bakken|stien|svingen|vænget|stræde|torv|plads|gränd|stigen|backen|torget|polku|kaari"
     "|rinne|väylä|vollen|marka|skogen|høgda|hagen|berget|åsen|haugen|jordet|tunet|kroken"
-    "|ringen|plassen|bråten|dalen)$".encode()
+    "|ringen|plassen|bråten|dalen"
 )
+_COMPOUND_TYPES = re.compile(f".(?:{_COMPOUND_WORDS})$".encode())
+# The same endings for `bytes.endswith`, one C loop: most words end in none of them, and
+# `re` would try the alternation at each of their letters.
+_COMPOUND_ENDINGS = tuple(_COMPOUND_WORDS.encode().split(b"|"))
 _MORE_SUFFIXES = frozenset(_MORE_SUFFIX_TYPES.encode().split())
 # Street types that are also everyday words ("5 minutes walk", "7 PM at my place").
 _AMBIGUOUS_TYPES = frozenset(
@@ -938,9 +967,13 @@ _NUMBER_NAME_NUMBER = re.compile(
     rb" 0{1,5}(?![0A-Za-z])"
 )
 # ... or a street prefix and a name ("5678 Via Tranquila", "12 Rue Cler").
+# The prefixes as a trie: a number followed by none (most) fails at one comparison, not
+# at one per prefix. A prefix must be followed by a space, so at most one fits: the same
+# match as the plain alternation.
 _NUMBER_PREFIX_NAME = re.compile(
-    rb"0{1,6}[a-z]?,? (?:" + _PREFIX_WORDS.encode() + rb")"
-    rb"(?: (?:de|do|da|del|della|di|la|le|les|du|des|dos|das)(?= ))*+ "
+    rb"0{1,6}[a-z]?,? (?:"
+    + _words(_PREFIX_WORDS.replace("|", " "))
+    + rb")(?: (?:de|do|da|del|della|di|la|le|les|du|des|dos|das)(?= ))*+ "
 )
 # A name then a house number ("Miła 53", "Király u. 15", "Suite 245"), found from the
 # number in the reversed case view, where the word before a number comes after it:
@@ -1058,13 +1091,31 @@ def _name_number(scan: _Scan, start: int, end: int) -> bool:
     if word == b"box":
         # "PSC 1234, Box 5678", "Unit 4719 Box 7394", "P.O. Box 12"
         return _BOX_BEFORE.search(z[max(0, start - 16) : start]) is not None
-    if word in _PLAIN_STREET_WORDS or _COMPOUND_TYPES.search(word):
+    if word in _PLAIN_STREET_WORDS or (
+        word.endswith(_COMPOUND_ENDINGS) and _COMPOUND_TYPES.search(word)
+    ):
         return True  # "Király u. 15", "Erzsébet tér 19", "Kiannonkatu 98"
-    before = _fold(z[max(0, start - 64) : start])
-    words = before.translate(None, b",:;()\"'").split()
     if word in _HOUSE_NUMBER_WORDS:
         # "Jl. Rajiman No. 669", "Strada Popescu Nr. 76": a house number after a street.
-        return not _STREET_PREFIXES.isdisjoint(words[-4:])
+        return not _STREET_PREFIXES.isdisjoint(_words_before(z, start)[-4:])
+    if _native_street_context is not None:
+        found = _native_street_context(z, start, comma)
+        if found >= 0:  # -1: the words before are not all ASCII, and need `_fold`
+            return bool(found)
+    return _python_street_context(z, start, comma)
+
+
+def _words_before(z: bytes, start: int) -> list[bytes]:
+    before = _fold(z[max(0, start - 64) : start])
+    return before.translate(None, b",:;()\"'").split()
+
+
+def _python_street_context(z: bytes, start: int, comma: bool) -> bool:
+    """Do the words before a name at `start` make it a street: a street prefix, an address
+    word or phrase? `_sensitive.street_context` is its twin for ASCII text (the words before
+    most names), where `_words_before` needs no `_fold` and the words can be compared as
+    they are, without making a list of them and sets of it."""
+    words = _words_before(z, start)
     recent = words[-10:]
     if _CONTEXT_WORDS.isdisjoint(recent):
         return False  # no street prefix or address phrase among the words before
@@ -1076,7 +1127,7 @@ def _name_number(scan: _Scan, start: int, end: int) -> bool:
         return True  # "send it to"; not before "Webster, 28" (a name and an age)
     if _PAIR_FIRSTS.isdisjoint(recent):
         return False
-    return any(pair in _ADDRESS_PAIRS for pair in itertools.pairwise(recent))
+    return not _ADDRESS_PAIRS.isdisjoint(itertools.pairwise(recent))
 
 
 def _fold(text: bytes) -> bytes:
@@ -1153,6 +1204,7 @@ _PUBLIC_PREFIXES = frozenset(
     b" block sess cus pi pm price prod evt ch in ii sub si ba card src tok".split()
 )
 _PIECES = re.compile(rb"[/=+]")
+_DIGIT_BYTES = b"0123456789"
 _PARTS = re.compile(rb"[./=~]")
 # Base64 of PNG, JPEG, GIF, PDF, ZIP, gzip and RIFF files.
 _FILE_MAGIC = (b"iVBORw0KGgo", b"/9j/", b"R0lGOD", b"JVBERi0", b"UEsDB", b"H4sI", b"UklGR")
@@ -1196,6 +1248,10 @@ def _token_secret(run: bytes) -> bool:
             p = _PROVIDER.match(piece)
             if p is not None and not _placeholder_value(p.group()):
                 return True
+    if len(run.translate(None, _DIGIT_BYTES)) == len(run):
+        # What `_random_body` takes for random (each check below ends in it) has digits:
+        # most long tokens are names in code or prose, and stop here.
+        return False
     if blob or run.startswith(_FILE_MAGIC):
         return False  # base64 blobs (images, signatures) look random without being secrets
     if run.find(b"//") >= 0:
@@ -1680,7 +1736,8 @@ def _matches_reversed(
 
 
 # The word lists of the patterns that `_sensitive.scan` reads, spelt as the patterns spell
-# them (its `setup` takes them in this order).
+# them, then the words that `_sensitive.street_context` looks for (its `setup` takes them
+# in this order).
 _SCAN_WORDS = (
     _spelt(_SECRET_KEYWORDS, reverse=True),
     _spelt(_KEY_SUFFIXES, reverse=True),
@@ -1690,15 +1747,24 @@ _SCAN_WORDS = (
     _spelt(_LOWER_PREFIX_WORDS.replace("|", " ")),
     _spelt(_PLAIN_STREETS),
     _spelt(_LOWER_STREET_WORDS, reverse=True),
+    tuple(sorted(_STREET_PREFIXES)),
+    tuple(sorted(_ADDRESS_WORDS)),
+    tuple(sorted(_SEND_WORDS)),
+    tuple(sorted(first + b" " + second for first, second in _ADDRESS_PAIRS)),
 )
 _native_scan: Callable[[bytes], _Found] | None = None
+_native_street_context: Callable[[bytes, int, bool], int] | None = None
 try:
+    native.allow()
     from . import _sensitive
-except ImportError:  # built without a C compiler: the same results, about twice as slow
+except ImportError:  # not built (no C compiler) or SIDECAR_PURE_PYTHON: the same results,
+    # about twice as slow
     pass
 else:
     _sensitive.setup(*_SCAN_WORDS)
     _native_scan = _sensitive.scan
+    _classes = _sensitive.classes
+    _native_street_context = _sensitive.street_context
 
 
 # ---------------------------------------------------------------------------------------
@@ -1710,12 +1776,20 @@ def detect(text: str, *, utf8: bytes | None = None) -> dict[str, str]:
     if not text:
         return {}
     scan = _Scan(text, utf8)
+    hits = scan.hits
+    # A pass with nothing to look at is not called: most texts have no candidate for most
+    # passes, and a call costs about as much as the tests below. The C scan says where each
+    # pass's candidates are (`words`, `operators`); without it each pass finds out itself.
+    words, operators = scan._words, scan._operators
     has_digits = 0x30 in scan.c
     if has_digits:
-        _numbers(scan)
-        _addresses(scan)
-    _operators(scan)
-    if "secret" not in scan.hits:
+        if scan.digits:
+            _numbers(scan)
+        if "postal_address" not in hits and scan.names:
+            _addresses(scan)
+    if operators is None or operators[0] or operators[1]:
+        _operators(scan)
+    if "secret" not in hits and (words is None or words[_PASS] >= 0 or words[_IDENTIFIED] >= 0):
         _password_forms(scan)
     # Passes that look for a secret among other things come after the key assignments
     # and passwords above, and the token pass, the dearest, last: a secret already found
@@ -1723,9 +1797,9 @@ def detect(text: str, *, utf8: bytes | None = None) -> dict[str, str]:
     # for the token view.
     if 0x40 in scan.b:  # @
         _emails(scan)
-    if has_digits and "secret" not in scan.hits:
+    if has_digits and "secret" not in hits and scan.runs:
         _long_tokens(scan)
-    if "health" not in scan.hits:
+    if "health" not in hits and (words is None or words[_DIAGNOS] >= 0 or words[_PRESCRI] >= 0):
         _first_person_health(scan)
     return scan.hits
 
