@@ -316,8 +316,14 @@ def test_check_warns_about_a_model_without_a_price(tmp_path: Path) -> None:
     ]
 
 
-def test_check_says_which_native_extensions_are_in_use() -> None:
-    result = run_cli("check")
+def _native_line(env: dict[str, str]) -> str:
+    result = run_cli("check", env=env)
     assert result.returncode == 0, result.stderr
-    line = next(x for x in result.stdout.splitlines() if x.startswith("native: "))
-    assert "tokens classifier" in line
+    return next(x for x in result.stdout.splitlines() if x.startswith("native: "))
+
+
+def test_check_says_which_native_extensions_are_in_use() -> None:
+    line = _native_line({"SIDECAR_PURE_PYTHON": ""})
+    assert "tokens classifier" in line  # in use, or named as running in pure Python
+    line = _native_line({"SIDECAR_PURE_PYTHON": "1"})
+    assert line == "native: pure Python for all (SIDECAR_PURE_PYTHON is set)"
