@@ -152,11 +152,12 @@ warm-up round): from 134 to 119 thousand a 2 KB prompt and from 1.08 to 1.04 mil
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import native
 from ..classifier import Prompt
@@ -479,7 +480,7 @@ _LOWER_PREFIXES = frozenset(_LOWER_PREFIX_WORDS.encode().split(b"|"))
 # prefixes are a trie (10% off this pass together).
 _BUILDING_WORD = rb",? (?:A|[\x80-\xff]|" + _words(_LOWER_PREFIX_WORDS.replace("|", " ")) + rb" )"
 _PLAIN_STREETS = "street avenue road boulevard lane drive terrace parkway"
-_DIGITS = re.compile(
+_DIGITS_SOURCE = (
     rb"0(?<![a-z0_.,$:]0)(?:0(?<=[^A-Za-z0]AA00)(?P<iban>(?: ?[A0]){10,32}+)"
     rb"|(?P<run>(?:0|[ \-./]0|\) ?0){4,}+)"
     rb"|0{0,4}+(?:A?(?:[ /-]0{1,5}+A?" + _BUILDING_WORD + rb"|" + _BUILDING_WORD + rb")"
@@ -979,7 +980,7 @@ _NUMBER_PREFIX_NAME = re.compile(
 # number in the reversed case view, where the word before a number comes after it:
 # numbers are rarer than capitals, and each is tried once. The word is capitalised (ASCII
 # initial), an abbreviation ("u."), or has non-ASCII letters ("heiligengeistbrücke 77").
-_NAME_NUMBER_REVERSED = re.compile(
+_NAME_NUMBER_REVERSED_SOURCE = (
     rb"0 ,?(?:\.?[a-z\x80-\xff]*+A++|\.[a-z]{1,3}|\.?[a-z]*+[\x80-\xff][a-z\x80-\xff]*+|"
     + _words(_LOWER_STREET_WORDS, reverse=True)
     + rb")(?![A-Za-z\x80-\xff0])"
@@ -1316,7 +1317,7 @@ _OPERATOR_TAIL = (
     + rb")[a-z0-9_.\-$@]*+)"
 )
 _EQUALS_REVERSED = re.compile(rb"=" + _OPERATOR_TAIL + rb")")
-_EQUALS_AT = re.compile(rb"=(?=" + _OPERATOR_TAIL + rb"))")
+_EQUALS_AT_SOURCE = rb"=(?=" + _OPERATOR_TAIL + rb"))"
 _MEDICAL_FIELDS_REVERSED = _words(_MEDICAL_FIELDS, reverse=True)
 _SPEAKER_NAMES = rb"[a-z\x80-\xff'-]{2,20}+ [a-z\x80-\xff'-]{2,20}+ \][^\[\n]{1,24}+\["
 _NAME_WORD = rb"[a-z\x80-\xff'-]{2,20}+ "
@@ -1328,7 +1329,11 @@ _ADDRESS_LABELS = "address adresse adres anschrift indirizzo direccion"
 
 def _colon_reversed(*, speakers: bool, at: bool = False) -> re.Pattern[bytes]:
     """The colon pass; `at`: only the colon, where the pass matches (`_python_scan`)."""
-    return re.compile(
+    return re.compile(_colon_reversed_source(speakers=speakers, at=at))
+
+
+def _colon_reversed_source(*, speakers: bool, at: bool) -> bytes:
+    return (
         (rb":(?=" if at else rb":")
         + _OPERATOR_TAIL
         # A field, or a field "for Jane Doe" ("Prescription for Jane Doe:").
@@ -1365,8 +1370,6 @@ def _colon_reversed(*, speakers: bool, at: bool = False) -> re.Pattern[bytes]:
 # scanned without that branch, the dearest one to fail at an ordinary "Label:".
 _COLON_REVERSED = _colon_reversed(speakers=True)
 _COLON_NO_SPEAKERS_REVERSED = _colon_reversed(speakers=False)
-_COLON_AT = _colon_reversed(speakers=True, at=True)
-_COLON_NO_SPEAKERS_AT = _colon_reversed(speakers=False, at=True)
 _SECRET_NAME = re.compile(
     rb"""(?x)
     (?:pass(?:word|wd|phrase|code)?s?|pwd|_pw|^pw|secret|token|auth(?:orization)?
@@ -1611,7 +1614,30 @@ def _speaker(scan: _Scan, m: re.Match[bytes], n: int) -> None:
 # ---------------------------------------------------------------------------------------
 # Where the passes match
 
-# The branches of `_DIGITS`, as numbers.
+
+class _Passes(NamedTuple):
+    """The patterns of the passes that `_sensitive.scan` makes in C. Compiled when the
+    pure-Python scan first needs them: with the extension, never (~17 ms of start-up)."""
+
+    digits: re.Pattern[bytes]
+    names: re.Pattern[bytes]
+    colon: re.Pattern[bytes]
+    colon_no_speakers: re.Pattern[bytes]
+    equals: re.Pattern[bytes]
+
+
+@functools.cache
+def _passes() -> _Passes:
+    return _Passes(
+        re.compile(_DIGITS_SOURCE),
+        re.compile(_NAME_NUMBER_REVERSED_SOURCE),
+        re.compile(_colon_reversed_source(speakers=True, at=True)),
+        re.compile(_colon_reversed_source(speakers=False, at=True)),
+        re.compile(_EQUALS_AT_SOURCE),
+    )
+
+
+# The branches of the digit pass (`_DIGITS_SOURCE`), as numbers.
 _IBAN, _RUN, _BUILDING = 0, 1, 2
 _DIGIT_KINDS = {"iban": _IBAN, "run": _RUN, None: _BUILDING}
 _TOKEN_RUN = b"x" * 20
@@ -1624,7 +1650,7 @@ def _python_scan(b: bytes) -> _Found:
     there. Without the extension each part is computed when first needed (`_Scan`).
 
     Offsets are in the text; those of the passes over reversed views come last first, as
-    the reversed view is read. `digits`: (start, end, branch) of each match of `_DIGITS`.
+    the reversed view is read. `digits`: (start, end, branch) of each match of the digit pass.
     `names`: (word start, number end) of each name and house number. `colons`, `equals`:
     where the operator passes match. `runs`: the start and end of each run of 20 or more
     token characters. The words: `pass`, `identified`, `diagnos`, `prescri` in `z` and
@@ -1647,7 +1673,7 @@ def _python_scan(b: bytes) -> _Found:
 
 def _python_digits(c: bytes) -> list[int]:
     digits: list[int] = []
-    for m in _DIGITS.finditer(c):
+    for m in _passes().digits.finditer(c):
         digits += (m.start(), m.end(), _DIGIT_KINDS[m.lastgroup])
     return digits
 
@@ -1658,7 +1684,7 @@ def _python_names(c: bytes) -> list[int]:
         return names
     rc = c[::-1]
     n = len(rc)
-    for m in _NAME_NUMBER_REVERSED.finditer(rc):
+    for m in _passes().names.finditer(rc):
         # The match starts at the first digit of the number; the other digits come before
         # it in the reversed view, and must not run into letters.
         k = m.start()
@@ -1682,10 +1708,11 @@ def _python_operators(b: bytes, z: bytes) -> tuple[list[int], list[int]]:
         rz = z[::-1]
         n = len(rz)
         if 0x3A in b:
-            colon = _COLON_AT if 0x5D in b else _COLON_NO_SPEAKERS_AT  # ]
+            passes = _passes()
+            colon = passes.colon if 0x5D in b else passes.colon_no_speakers  # ]
             colons = [n - 1 - m.start() for m in colon.finditer(rz)]
         if 0x3D in b:
-            equals = [n - 1 - m.start() for m in _EQUALS_AT.finditer(rz)]
+            equals = [n - 1 - m.start() for m in _passes().equals.finditer(rz)]
     return colons, equals
 
 

@@ -2,8 +2,8 @@
 
 They replace the SDK's `opentelemetry-exporter-otlp-proto-http` exporters for the
 default protocol. Spans: that exporter's encoding costs ~4 times more CPU per span than
-`protobuf.encode_spans`. Metrics: they are encoded by the SDK's own encoder (an export a
-minute costs nothing worth saving), but the SDK's exporter module brings `requests`,
+`protobuf.encode_spans`. Metrics: they are encoded by the SDK's own encoder, imported by the
+first export (an export a minute costs nothing worth saving), but the SDK's exporter module brings `requests`,
 `urllib3` and `charset_normalizer` into the process: ~80 ms of start-up and ~4 MiB
 resident, for a client the sidecar already has (httpx).
 
@@ -41,7 +41,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.metrics import (
     Counter,
     Histogram,
@@ -127,8 +126,18 @@ class Sender:
         # (~45 ms and ~1 MiB at start-up) for nothing.
         if not endpoint.startswith("https://"):
             verify = False
-        self._client = httpx.Client(verify=verify, timeout=timeout)
+        self._verify = verify
+        # Made by the first export, on the exporter's thread: the first synchronous httpx
+        # client imports httpcore's blocking pool (~35 ms), which start-up need not wait for.
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
         self._stopping = threading.Event()
+
+    def _connected(self) -> httpx.Client:
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(verify=self._verify, timeout=self.timeout)
+            return self._client
 
     @classmethod
     def from_environment(cls, signal: str, env: Mapping[str, str] | None = None) -> Sender:
@@ -201,11 +210,12 @@ class Sender:
         deadline = time.monotonic() + self.timeout
         status: int | None = None
         reason = ""
+        client = self._connected()
         for attempt in range(MAX_ATTEMPTS):
             remaining = deadline - time.monotonic()
             wait = 2**attempt * random.uniform(1 - JITTER, 1 + JITTER)
             try:
-                response = self._client.post(
+                response = client.post(
                     self.endpoint,
                     content=body,
                     headers=self._headers,
@@ -244,7 +254,9 @@ class Sender:
 
     def close(self) -> None:
         self._stopping.set()
-        self._client.close()
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
 
 
 class OtlpHttpSpanExporter(SpanExporter):
@@ -310,6 +322,11 @@ class OtlpHttpMetricExporter(MetricExporter):
         if self.sender.stopped:
             return MetricExportResult.FAILURE
         try:
+            # Imported by the first export (a minute after start, on the reader's thread):
+            # it brings in the generated protobuf modules, ~30 ms that start-up need not wait
+            # for.
+            from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+
             body = encode_metrics(metrics_data).SerializeToString()
         except Exception:
             logger.exception("telemetry: metrics could not be encoded; dropped")
