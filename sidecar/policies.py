@@ -133,10 +133,17 @@ class PolicySet:
         a failing policy counts as not matching, except a confidential one, which fails
         closed.
         """
-        prepared = self.environment.prepare(activation)
+        # The first program reads the activation as it is; converting it for the engine
+        # once pays only when a second program reads it too (more than CHUNK policies, or
+        # a failure to isolate), and costs ~7 µs with cel-expr-python when none does.
+        prepared: Mapping[str, Any] = activation
+        evaluated = False
         errors: list[tuple[str, str]] = []
         for start, program in self.chunks:
             if program is not None:
+                if evaluated and prepared is activation:
+                    prepared = self.environment.prepare(activation)
+                evaluated = True
                 try:
                     index = program.evaluate(prepared)
                 except cel.CelEvalError:
@@ -147,6 +154,9 @@ class PolicySet:
                     continue
             for policy in self.active[start : start + CHUNK]:
                 assert policy.program is not None
+                if evaluated and prepared is activation:
+                    prepared = self.environment.prepare(activation)
+                evaluated = True
                 try:
                     matched = policy.program.evaluate(prepared)
                 except cel.CelEvalError as exc:

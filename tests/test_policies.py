@@ -171,6 +171,43 @@ def test_many_policies_still_one_program(settings: Settings, engine: str) -> Non
     assert verdict.policy.name == "39"
 
 
+def test_the_activation_is_converted_once_and_only_for_a_second_program(
+    settings: Settings, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_chunk = load(settings, engine, a="when: request.tokens == 1\nroute: {tier: light}\n")
+    files = {
+        f"{i:02d}": f"when: request.tokens == {i}\nroute: {{tier: frontier}}\n" for i in range(40)
+    }
+    four_chunks = load(settings, engine, **files)
+    failing = load(
+        settings,
+        engine,
+        a="when: 100 / request.tokens > 1\nroute: {tier: frontier}\n",
+        b="when: request.tokens >= 0\nroute: {tier: onprem}\n",
+    )
+    conversions = 0
+    prepare = cel.Environment.prepare
+
+    def counted(self: cel.Environment, data: Any) -> cel.Prepared:
+        nonlocal conversions
+        conversions += 1
+        return prepare(self, data)
+
+    monkeypatch.setattr(cel.Environment, "prepare", counted)
+    verdict = one_chunk.first_match(activation(settings, tokens=1))
+    assert verdict.policy is not None
+    assert verdict.policy.name == "a"
+    assert conversions == 0  # one program: it reads the dicts as they are
+    verdict = four_chunks.first_match(activation(settings, tokens=39))
+    assert verdict.policy is not None
+    assert verdict.policy.name == "39"
+    assert conversions == 1  # four programs: converted once, for the second
+    verdict = failing.first_match(activation(settings, tokens=0))
+    assert verdict.policy is not None
+    assert verdict.policy.name == "b"
+    assert conversions == 2  # the chunk failed: its policies one by one, converted once
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -2,10 +2,10 @@
 
 They replace the SDK's `opentelemetry-exporter-otlp-proto-http` exporters for the
 default protocol. Spans: that exporter's encoding costs ~4 times more CPU per span than
-`protobuf.encode_spans`. Metrics: they are encoded by the SDK's own encoder, imported by the
-first export (an export a minute costs nothing worth saving), but the SDK's exporter module brings `requests`,
-`urllib3` and `charset_normalizer` into the process: ~80 ms of start-up and ~4 MiB
-resident, for a client the sidecar already has (httpx).
+`protobuf.encode_spans`. Metrics: they are encoded by the SDK's own encoder, imported by
+the first export (an export a minute costs nothing worth saving), but the SDK's exporter
+module brings `requests`, `urllib3` and `charset_normalizer` into the process: ~80 ms of
+start-up and ~4 MiB resident, for a client the sidecar already has (httpx).
 
 Both are configured by the same variables, read the same way, as the SDK's exporters
 (`SIGNAL` is `TRACES` or `METRICS`; the specific variable wins over the general one):
