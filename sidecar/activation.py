@@ -65,12 +65,27 @@ def routing_headers(headers: Mapping[str, str]) -> dict[str, str]:
     kept = {}
     for name, value in headers.items():
         name = name.lower()
-        if name in _SECRET_HEADERS:
-            continue
-        if not name.startswith("x-sidecar-") and any(w in name for w in _SECRET_HEADER_WORDS):
-            continue
-        kept[name] = value
+        routable = _ROUTABLE.get(name)
+        if routable is None:
+            routable = _routable(name)
+            if len(_ROUTABLE) < _ROUTABLE_NAMES:
+                _ROUTABLE[name] = routable
+        if routable:
+            kept[name] = value
     return kept
+
+
+def _routable(name: str) -> bool:
+    if name in _SECRET_HEADERS:
+        return False
+    return name.startswith("x-sidecar-") or not any(w in name for w in _SECRET_HEADER_WORDS)
+
+
+# Header names repeat from request to request: each is judged once (every request looked
+# for seven words in each of its header names). Bounded: a client sending ever new names
+# cannot grow it past this.
+_ROUTABLE: dict[str, bool] = {}
+_ROUTABLE_NAMES = 1024
 
 
 def _has_images(messages: list[dict[str, Any]]) -> bool:
