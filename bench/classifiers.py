@@ -7,6 +7,7 @@ several different rows, sensitive and not), and run through `Signals.run` exactl
 request path does. Prints the median and p90 per classifier and for all of them together.
 Every run gets a new `Prompt`, as every request does: what a prompt computes once for all
 classifiers (its UTF-8) is paid for by each `all` run, and by each classifier timed alone.
+The garbage collector is set up as `sidecar serve` sets it (`settle_garbage_collector`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from sidecar.classifier import Prompt
 from sidecar.plugins import load_plugins
+from sidecar.server import settle_garbage_collector
 from sidecar.settings import load_settings
 from sidecar.signals import collect_classifiers
 
@@ -47,6 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings(REPO / "sidecar.yaml")
     signals = collect_classifiers(load_plugins(), settings)
+    settle_garbage_collector()
     print(f"{'prompt':>7} {'classifier':12} {'median µs':>10} {'p90 µs':>8}")
     for size in (2_000, 20_000):
         batch = prompts(size)
