@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -68,6 +69,7 @@ class Plan:
     first_tokens: int
     settle: float  # seconds between the first answer and reading the idle RSS
     retries: int  # times a wrk run is repeated while another process takes its core
+    reloads: int  # policy files saved under load, each timed until its route is in force
 
 
 FULL = Plan(
@@ -80,6 +82,7 @@ FULL = Plan(
     first_tokens=200,
     settle=1,
     retries=2,
+    reloads=10,
 )
 QUICK = Plan(
     concurrencies=(8,),
@@ -91,6 +94,7 @@ QUICK = Plan(
     first_tokens=20,
     settle=0,
     retries=0,
+    reloads=2,
 )
 
 
@@ -169,6 +173,18 @@ def wait_listening(port: int, server: Server, seconds: float = 10) -> None:
 
 
 # ---------------------------------------------------------------------------- requests
+
+
+def routed_tier(port: int, body: bytes) -> str:
+    """The tier that served a chat request (the sidecar's `x-sidecar-tier` header)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", CHAT_PATH, body, {"content-type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        return response.getheader("x-sidecar-tier", "")
+    finally:
+        conn.close()
 
 
 def post(port: int, path: str, body: bytes, timeout: float = 10) -> tuple[int, bytes]:
@@ -493,7 +509,10 @@ def sidecar_config(ctx: Context, phase: str, name: str, port: int) -> Path:
         provider["base_url"] = (
             f"http://127.0.0.1:{ctx.upstream_port}{ctx.upstream_prefix}/{phase}/v1"
         )
-    config["routing"]["policies"] = str(ctx.policies)
+    # A copy per sidecar: the reload measurement saves a policy file into it.
+    policies = ctx.workdir / f"policies-{phase}-{name}"
+    shutil.copytree(ctx.policies, policies, ignore=shutil.ignore_patterns(".*", "tests"))
+    config["routing"]["policies"] = str(policies)
     config.setdefault("ledger", {})["path"] = str(ctx.workdir / f"ledger-{phase}-{name}.db")
     path = ctx.workdir / f"{name}-{phase}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -520,6 +539,59 @@ def proxies(ctx: Context, phase: str, ports: dict[str, int]) -> dict[str, Proxy]
     for proxy in found.values():
         proxy.command = pinned(ctx.server_core, proxy.command)
     return found
+
+
+RELOAD_POLICY = "00-bench-reload.yaml"  # first in name order: its route wins
+
+
+def reload_seconds(
+    ctx: Context, policies: Path, url: str, port: int, body: bytes, server: Server
+) -> tuple[list[float], list[str]]:
+    """Under load (wrk, 32 connections, on the client core), save a policy file that
+    routes every request to another tier, as an editor does (a temporary file renamed over
+    it), and time it until a request is served by that tier; `plan.reloads` times, each
+    to a tier other than the one in force. A request takes what a request takes under that
+    load, so the time includes one request's latency."""
+    count = ctx.plan.reloads
+    times: list[float] = []
+    problems: list[str] = []
+    body_file = ctx.workdir / "reload-load.json"
+    body_file.write_bytes(body)
+    seconds = 2 + count  # outlasts the reloads: each takes well under a second
+    load: list[Load] = []
+
+    def keep_busy() -> None:
+        try:
+            load.append(run_wrk(url, 32, seconds, body_file, server, ctx.client_core))
+        except Exception as exc:  # reported with the reload figures
+            problems.append(f"load while reloading: {exc}")
+
+    worker = threading.Thread(target=keep_busy)
+    worker.start()
+    target = policies / RELOAD_POLICY
+    try:
+        time.sleep(1)  # the load under way
+        current = routed_tier(port, body)
+        for _ in range(count):
+            tier = "frontier" if current == "light" else "light"
+            temporary = policies / f".{RELOAD_POLICY}.tmp"
+            temporary.write_text(f"when: true\nroute: {{tier: {tier}}}\n")
+            saved = time.perf_counter()
+            os.replace(temporary, target)
+            while routed_tier(port, body) != tier:
+                if time.perf_counter() - saved > 10:
+                    problems.append(f"a policy routing to {tier} was not in force within 10 s")
+                    break
+            else:
+                times.append(time.perf_counter() - saved)
+                current = tier
+            time.sleep(0.2)
+    finally:
+        target.unlink(missing_ok=True)
+        worker.join()
+    if load and (load[0].errors or not load[0].requests):
+        problems.append(f"load while reloading: {load[0].requests} requests, {load[0].errors}")
+    return times, problems
 
 
 def check_export(ctx: Context, phase: str, server: Server) -> None:
@@ -602,6 +674,19 @@ def run_phase(ctx: Context, phase: str, upstream: Server) -> dict[str, Samples]:
         for name in ports:
             if name in servers:
                 result[name]["rss_load"].append(servers[name].rss_mib())
+        if phase == "plain":
+            for name in ("sidecar", "sidecar-telemetry-off"):
+                policies = ctx.workdir / f"policies-{phase}-{name}"
+                times, problems = reload_seconds(
+                    ctx, policies, urls[name], ports[name], body, servers[name]
+                )
+                result[name]["reload_s"].extend(times)
+                ctx.failures.extend(f"{phase} {name} reload: {p}" for p in problems[:3])
+                if times:
+                    progress(
+                        f"{phase}: {name}: a saved policy in force after "
+                        f"{statistics.median(times):.3f} s (median of {len(times)})"
+                    )
     finally:
         for name in ports:
             if name in servers:
@@ -673,7 +758,7 @@ def table(phase: str, data: dict[str, Samples], plan: Plan) -> tuple[str, list[s
 
     def row(label: str, key: str, digits: int, limit: float | None = None, on: str = "") -> None:
         values = [paired(d.get(key), None, "abs") for d in (up, pt, sc, off)]
-        ratios = [None, None]
+        ratios: list[float | None] = [None, None]
         if on != "no ratio":
             ratios = [paired(sc.get(key), base.get(key), "ratio") for base in (pt, off)]
         check = ratios[0] if on == "ratio" else values[2]
@@ -709,6 +794,8 @@ def table(phase: str, data: dict[str, Samples], plan: Plan) -> tuple[str, list[s
     row("RSS idle after start (MiB)", "rss_idle", 1, 70)
     row("RSS after load (MiB)", "rss_load", 1, 90)
     row("start to first answer (s)", "start_s", 2, 1.0)
+    if "reload_s" in sc:
+        row("saved policy in force under load, 32 conn (s)", "reload_s", 3, 0.5, "no ratio")
     if "others_pct" in sc:
         row("proxy core taken by other processes (%)", "others_pct", 1, on="no ratio")
     return "\n".join(lines), misses
