@@ -167,6 +167,7 @@ NEGATIVES: list[str] = [
     "OID 10.1.2.3.4 is not an address",
     "Listen on 0.0.0.0:8080 and 127.0.0.1, use 192.168.1.10 for the gateway",
     'brokers = "10.20.123.115:9092,10.20.123.116:9092"',
+    "Server 52.14.88)201 is down, 10.1.2)01 too",  # no address (and `_ipv4` reads dots only)
     # Numbers of everyday text.
     "In 1992 Clinton won 370 electoral votes.",
     "The population grew from 1,234,567 to 2,345,678 between 2001 and 2011.",
@@ -315,15 +316,15 @@ def test_dev_set_recall_and_false_positives() -> None:
     assert false_positives / (false_positives + clean) <= 0.03
 
 
-@pytest.mark.parametrize(
-    ("text", "found"),
-    [
-        ("my card 4111 1111 1111 1111", True),
-        ("Refund the order to my card 5555 5555 5555 4444 please", True),
-        ("Visa 4111111111111111", True),
-        ("use the test number 4242 4242 4242 4242 in Stripe's sandbox", False),
-    ],
-)
+_REPEATED_CARDS = [
+    ("my card 4111 1111 1111 1111", True),
+    ("Refund the order to my card 5555 5555 5555 4444 please", True),
+    ("Visa 4111111111111111", True),
+    ("use the test number 4242 4242 4242 4242 in Stripe's sandbox", False),
+]
+
+
+@pytest.mark.parametrize(("text", "found"), _REPEATED_CARDS)
 def test_repeated_digit_card_numbers_count_after_a_card_word(text: str, found: bool) -> None:
     result = SensitiveClassifier().classify(
         Prompt.from_messages([{"role": "user", "content": text}])
@@ -560,3 +561,324 @@ def test_native_street_context_rejects_bad_arguments() -> None:
         _sensitive.street_context(b"lives at ", -1, False)
     assert _sensitive.street_context(b"she lives at ", 13, False) == 1
     assert _sensitive.street_context(b"", 0, True) == 0
+
+
+# ---------------------------------------------------------------------------------------
+# `_sensitive.number` and its twin `_python_number`: the same report for every run of
+# digits the scan finds (a kind and a span, or the dotted quad that `_ipv4` judges), and
+# `_sensitive.label` the same label as `_label` before any offset.
+
+
+def _c_number() -> Any:
+    _native()
+    from sidecar.classifiers import _sensitive
+
+    assert sensitive._native_number is _sensitive.number
+    return _sensitive.number
+
+
+class _Reports(sensitive._Scan):
+    """A scan that lists what `_python_number` reports instead of keeping the first of each
+    kind."""
+
+    __slots__ = ("reported",)
+
+    def hit(self, kind: str, start: int, end: int) -> None:
+        self.reported.append((kind, start, end))
+
+
+def _runs(scan: sensitive._Scan) -> list[tuple[int, int]]:
+    found = scan.digits
+    return [
+        (found[k], found[k + 1]) for k in range(0, len(found), 3) if found[k + 2] == sensitive._RUN
+    ]
+
+
+def _assert_numbers_equal_the_twin(text: str) -> int:
+    """Each run of `text` judged by C and by Python on fresh scans; the number of runs."""
+    number = _c_number()
+    data = text.encode("utf-8", "surrogatepass")
+    runs = _runs(sensitive._Scan(text, data))
+    with pytest.MonkeyPatch.context() as patch:
+        # `_ipv4` is left to Python by both: what is compared is that both ask for it.
+        patch.setattr(
+            sensitive,
+            "_ipv4",
+            lambda scan, start, end, raw: scan.reported.append(("ipv4", start, end)),
+        )
+        for start, end in runs:
+            scan = _Reports(text, data)
+            scan.reported = []
+            sensitive._python_number(scan, start, end)
+            assert len(scan.reported) <= 1
+            expected = scan.reported[0] if scan.reported else None
+            found = number(scan.b, scan.c, scan.z, start, end)
+            assert found == expected, (text, start, end)
+    for start, end in runs:  # and the kinds found through `_number`, `_ipv4` included
+        with_c, twin = sensitive._Scan(text, data), sensitive._Scan(text, data)
+        sensitive._number(with_c, start, end)
+        sensitive._python_number(twin, start, end)
+        assert with_c.hits == twin.hits, (text, start, end)
+    return len(runs)
+
+
+# Rare shapes, beside those of the examples above.
+_NUMBER_EXAMPLES = [
+    "tel 555)1234567",  # `)` alone counts as a space
+    "born 13/05/1990, due 05/13/1990, on 1990-05-13, not 1990-13-05",
+    "NIP 123)456-78-90, 526-000-12-46, 526-00-01-246",  # a `)` stays among the digits
+    "62704 Springfield, IL 62704; APO AE 09012; FPO AP \n96601; Town,NY  12345-6789",
+    "SSN 078-05-1120, 666-12-3456, 123-00-4567; 078 05 1120",
+    "PESEL 44051401359, 44051401358; 0049-30-1234567",
+    "IP 52.14.88.201, 10.1.2)01, 192.168.001.010; my IP is 10.0.0.12; at 12.345 678",
+    "card 4111-1111-1111-1111, D1234567, CLM-2023-88817, ab12345, 4111 1111 1111 1111x",
+]
+
+
+def test_native_number_equals_the_python_twin_on_the_dev_set_and_examples() -> None:
+    _c_number()
+    texts = [row["messages"][0]["content"] for row in dev_rows()]
+    texts += [text for _kind, text in POSITIVES] + NEGATIVES + _NUMBER_EXAMPLES
+    texts += [text for text, _found in _REPEATED_CARDS]
+    runs = sum(_assert_numbers_equal_the_twin(text) for text in texts)
+    assert runs > (250 if dev_rows() else 50)
+
+
+def _luhn_digit(digits: str) -> str:
+    """The digit that makes `digits` + it pass Luhn."""
+    for check in "0123456789":
+        if sensitive._luhn((digits + check).encode()):
+            return check
+    raise AssertionError(digits)
+
+
+def _grouped(digits: str, sizes: list[int], sep: str) -> str:
+    """`digits` in groups of `sizes` (what is left in one more), `sep` between them."""
+    groups, at = [], 0
+    for size in sizes:
+        if at < len(digits):
+            groups.append(digits[at : at + size])
+            at += size
+    if at < len(digits):
+        groups.append(digits[at:])
+    return sep.join(groups)
+
+
+def _pesel_digits(draw: st.DrawFn) -> str:
+    body = draw(st.text("0123456789", min_size=10, max_size=10))
+    weights = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
+    check = (10 - sum(w * int(d) for w, d in zip(weights, body, strict=True)) % 10) % 10
+    return body + str(check if draw(st.booleans()) else (check + 1) % 10)
+
+
+def _nip_digits(draw: st.DrawFn) -> str:
+    body = draw(st.text("0123456789", min_size=9, max_size=9))
+    weights = (6, 5, 7, 2, 3, 4, 5, 6, 7)
+    check = sum(w * int(d) for w, d in zip(weights, body, strict=True)) % 11
+    return body + str(check % 10 if draw(st.booleans()) else draw(st.integers(0, 9)))
+
+
+_DIGIT = st.text("0123456789", min_size=1, max_size=1)
+_SEPARATOR = st.sampled_from([" ", "-", ".", "/", ") ", ")", "-", " "])
+
+
+@st.composite
+def _numbers_of_every_shape(draw: st.DrawFn) -> str:
+    shape = draw(st.integers(0, 12))
+    if shape == 0:  # groups of any size, any separators
+        groups = draw(st.lists(st.text("0123456789", min_size=1, max_size=6), min_size=1))
+        text = groups[0]
+        for group in groups[1:]:
+            text += draw(_SEPARATOR) + group
+        return text
+    if shape == 1:  # a card: valid or not, an issuer's prefix or not, grouped or not
+        prefix = draw(st.sampled_from(["4", "5", "37", "6011", "2221", "2720", "1800", "2131"]))
+        prefix += draw(st.sampled_from(["", "9", "0", "1"]))
+        size = draw(st.integers(12, 19))
+        body = prefix + draw(st.text("0123456789", min_size=size, max_size=size))
+        body = body[: size - 1]
+        body += _luhn_digit(body) if draw(st.booleans()) else draw(_DIGIT)
+        layout = draw(st.sampled_from([[4, 4, 4, 4, 4], [4, 6, 5], [4, 6, 4], [3, 3, 4], [19]]))
+        return _grouped(body, layout, draw(st.sampled_from([" ", "-", "", "."])))
+    if shape == 2:  # test cards and dummy phones of one or two digits
+        a, b = draw(_DIGIT), draw(_DIGIT)
+        digits = "".join(draw(st.sampled_from([a, b])) for _ in range(draw(st.integers(5, 20))))
+        return _grouped(digits, [4, 4, 4, 4, 4], draw(st.sampled_from([" ", "-", ""])))
+    if shape == 3:  # an SSN, in or out of the SSA's ranges
+        area = draw(st.sampled_from(["000", "666", "900", "123", "899", "001"]))
+        group = draw(st.sampled_from(["00", "45", "01"]))
+        serial = draw(st.sampled_from(["0000", "6789", "0001"]))
+        return draw(st.sampled_from(["-", " ", ""])).join((area, group, serial))
+    if shape == 4:  # a date, or what almost is one
+        year = str(draw(st.integers(1700, 2300)))
+        month = str(draw(st.integers(0, 14))).zfill(draw(st.integers(1, 2)))
+        day = str(draw(st.integers(0, 33))).zfill(draw(st.integers(1, 2)))
+        sep = draw(st.sampled_from(["-", "/", ".", " "]))
+        return sep.join(draw(st.sampled_from([(year, month, day), (month, day, year)])))
+    if shape == 5:  # a PESEL, its checksum right or wrong
+        return _pesel_digits(draw)
+    if shape == 6:  # a NIP in its dashed layouts
+        digits = _nip_digits(draw)
+        layout = draw(st.sampled_from([[3, 3, 2, 2], [3, 2, 2, 3]]))
+        return _grouped(digits, layout, draw(st.sampled_from(["-", "-", " "])))
+    if shape == 7:  # IPv4, public or not, and versions
+        octets = draw(st.lists(st.integers(0, 300), min_size=3, max_size=5))
+        return ".".join(str(octet) for octet in octets)
+    if shape == 8:  # US ZIP codes after a state, military boxes
+        place = draw(
+            st.sampled_from(["Springfield, IL ", "Town,  NY ", "Town,NY  ", "x, ny ", "A, XX "])
+        )
+        place = draw(st.sampled_from([place, "APO AE ", "FPO AP \n", "DPO AA", "PSC 12, "]))
+        zip_code = draw(st.text("0123456789", min_size=5, max_size=5))
+        if draw(st.booleans()):
+            zip_code += "-" + draw(st.text("0123456789", min_size=4, max_size=4))
+        return place + zip_code
+    if shape == 9:  # phones of every format
+        return draw(
+            st.sampled_from(
+                [
+                    "+44 20 7946 0958",
+                    "+ 1 555 123 4567",
+                    "+1234567",
+                    "(212) 555-0147",
+                    "(212)555-0147",
+                    "780-999-2181",
+                    "780.999.2181",
+                    "1-800-555-0199",
+                    "001-541-754-3010",
+                    "0049 30 1234567",
+                    "0494 92 82 32",
+                    "9472 7916",
+                    "555-1234",
+                    "60-56-85-91",
+                    "123 456 789 012 345 678",
+                ]
+            )
+        )
+    if shape == 10:  # letters in front: an id
+        letters = draw(st.sampled_from(["POL", "D", "CLM-", "ABCDEFGHI", "x", "Ab", "_", "A-"]))
+        return letters + draw(st.text("0123456789", min_size=5, max_size=12))
+    return draw(st.text("0123456789", min_size=5, max_size=20))  # plain digits
+
+
+# The words before a number: labels, fillers and tails in several cases, glued together
+# or apart, with separators, digits and letters between them.
+_LABEL_WORDS = [
+    word.replace("_", " ")
+    for words in (*sensitive._LABELS.values(), sensitive._FILLERS, sensitive._LABEL_TAILS)
+    for word in words.split()
+]
+_BETWEEN = [
+    *(" ", " ", " ", "  ", ":", ": ", " - ", "#", ".", ",", "'", "\n", "\t", "(", "+", "+ "),
+    *("=", "/", "é", "ß", "Ж", "中", "x", "A", "Ab", "0", "12", "_", "s", "ex", "no."),
+    *("PHONE", "Tel.", "e-mail", "my cellphone", "tax id", "SSN#", "a/c", "nr."),
+]
+_BEFORE_PIECES = (
+    st.sampled_from(_LABEL_WORDS).map(lambda word: word + " ")
+    | st.sampled_from(_LABEL_WORDS).map(str.title)
+    | st.sampled_from(_LABEL_WORDS)
+    | st.sampled_from(_BETWEEN)
+)
+_AFTER_PIECES = st.sampled_from(["", " ", ".", "a", " b", "-", ")", ", call", "\n", "é", "0"])
+_NUMBER_TEXT = st.builds(
+    lambda before, number, after: "".join(before) + number + after,
+    st.lists(_BEFORE_PIECES, max_size=24),
+    _numbers_of_every_shape(),
+    _AFTER_PIECES,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_NUMBER_TEXT)
+def test_native_number_equals_the_python_twin(text: str) -> None:
+    _assert_numbers_equal_the_twin(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NUMBER_TEXT, min_size=2, max_size=5).map(" ".join) | _FRAGMENT_TEXT)
+def test_native_number_equals_the_python_twin_among_other_numbers(text: str) -> None:
+    _assert_numbers_equal_the_twin(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_BEFORE_PIECES, max_size=40).map("".join))
+def test_native_label_equals_the_python_twin(text: str) -> None:
+    # Every offset: windows shorter and longer than 48 bytes, words cut by its edge.
+    _native()
+    from sidecar.classifiers import _sensitive
+
+    data = text.encode("utf-8", "surrogatepass")
+    scan = sensitive._Scan(text, data)
+    for start in range(len(data) + 1):
+        assert _sensitive.label(scan.z, start) == sensitive._label(scan, start), (text, start)
+
+
+@pytest.mark.parametrize(
+    ("before", "label"),
+    [
+        ("Phone: ", "phone"),
+        ("my number is ", "phone"),
+        ("tax id ", None),  # the tail `id` is taken, and `tax` is no label
+        ("Tax ID number: ", "nid"),
+        ("your cellphone ", "phone"),
+        ("cellphone" + " " * 43, "phone"),  # a word cut by the 48-byte edge: "phone" ...
+        ("account" + " " * 45, None),  # ... "unt"
+        ("account" + " " * 44 + "no ", "phone"),  # a label beyond it is not read
+        ("x" * 60 + " phone ", "phone"),
+        ("my" + " " * 45 + "card ", "card"),
+        ("Social Security: ", "nid"),
+        ("PESEL", "nid"),
+        ("license ", "dl"),
+        ("Policy #", "acct"),
+        ("order number ", "other"),
+        ("it's my number: ", "phone"),
+        ("phones", "phone"),
+        ("phonex ", None),
+        ("é phone ", "phone"),
+        ("", None),
+    ],
+)
+def test_label_reads_the_words_before_a_number(before: str, label: str | None) -> None:
+    data = (before + "12345").encode()
+    scan = sensitive._Scan(data.decode(), data)
+    start = len(before.encode())
+    assert sensitive._label(scan, start) == label
+    if sensitive._native_scan is not None:  # and its twin in C
+        from sidecar.classifiers import _sensitive
+
+        assert _sensitive.label(scan.z, start) == label
+
+
+def test_native_number_rejects_bad_arguments() -> None:
+    number = _c_number()
+    from sidecar.classifiers import _sensitive
+
+    scan = sensitive._Scan("call 555-1234 now", None)
+    assert number(scan.b, scan.c, scan.z, 5, 13) == ("phone", 5, 13)
+    with pytest.raises(TypeError):
+        number(scan.b, scan.c, scan.z, 5)
+    with pytest.raises(TypeError):
+        number("text", scan.c, scan.z, 5, 13)
+    with pytest.raises(TypeError):
+        number(scan.b, scan.c, scan.z, "5", 13)
+    with pytest.raises(ValueError, match="one length"):
+        number(scan.b, scan.c, scan.z, -1, 13)
+    with pytest.raises(ValueError, match="one length"):
+        number(scan.b, scan.c, scan.z[:-1], 5, 13)
+    with pytest.raises(ValueError, match="one length"):
+        number(scan.b, scan.c, scan.z, 13, 5)
+    with pytest.raises(ValueError, match="one length"):
+        number(scan.b, scan.c, scan.z, 5, 18)
+    with pytest.raises(ValueError, match="digits and separators"):
+        number(scan.b, scan.c, scan.z, 4, 13)  # starts at a space
+    with pytest.raises(ValueError, match="digits and separators"):
+        number(scan.b, scan.c, scan.z, 5, 14)  # ends at one
+    with pytest.raises(ValueError, match="digits and separators"):
+        number(b"x" * len(scan.b), scan.c, scan.z, 5, 13)  # no digits where `c` has them
+    glued = sensitive._Scan("call 555-1234x", None)
+    with pytest.raises(ValueError, match="digits and separators"):
+        number(glued.b, glued.c, glued.z, 5, 14)  # a letter after a digit
+    with pytest.raises(ValueError, match="out of range"):
+        _sensitive.label(scan.z, 18)
+    with pytest.raises(TypeError):
+        _sensitive.label("call", 4)  # type: ignore[arg-type]

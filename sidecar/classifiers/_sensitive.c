@@ -13,14 +13,20 @@
  * decides the match. Word lists come from sensitive.py (`setup`), spelt as its patterns
  * spell them, so that the two cannot drift apart.
  *
- * Two checks of single candidates are here too, each equal to its Python twin: `classes`
- * (the class counts of a long token or a value) and `street_context` (the words before a
- * name and a house number).
+ * Checks of single candidates are here too, each equal to its Python twin: `classes`
+ * (the class counts of a long token or a value), `street_context` (the words before a
+ * name and a house number) and `number` (what a run of digits is: its shape, checksums
+ * and the label before it).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+/* The kinds of label before a number, in the order of `_LABELS` in sensitive.py: the
+ * order its pattern tries them in. */
+enum { NID, DL, ACCT, CARD, OTHER, PHONE, KINDS };
+static const char *const kind_names[KINDS] = {"nid", "dl", "acct", "card", "other", "phone"};
 
 /* The word lists of the patterns, as sensitive.py spells them (set by `setup`). */
 enum {
@@ -36,6 +42,11 @@ enum {
     CONTEXT_ADDRESS, /* words that announce an address */
     CONTEXT_SEND,    /* words of sending and delivering */
     CONTEXT_PAIRS,   /* two-word address phrases ("lives at"), a space between */
+    FILLER,          /* words between a label and its number ("is", "my"), reversed */
+    TAIL,            /* "number", "no", "id" ... after a label, reversed */
+    NUMBER_TAIL,     /* the tails that make a number with no other label a phone */
+    LABEL,           /* the words of each kind of label (`KINDS` lists), reversed */
+    STATES = LABEL + KINDS, /* US state and Canadian province codes */
     LISTS
 };
 static PyObject *lists[LISTS]; /* keeps the words' bytes alive */
@@ -860,6 +871,501 @@ street_context(PyObject *module, PyObject *args)
     return PyLong_FromLong(0);
 }
 
+/* ------------------------------------------------------------------------------------
+ * What a run of digits is: `_python_number` in sensitive.py. A run is what the digits
+ * pass finds: digits with single separators (` -./`, `)` or `) `) between them. */
+
+/* The longest word of `list` that ends at `end` of the lower-case view and that no
+ * lower-case letter precedes, read backwards and not before `lo`: a trie of `_words`
+ * followed by `(?![a-z])` in the reversed window (where `lo` is the end of the string),
+ * which gives back letters from the longest word that matches until the lookahead holds.
+ * The word, or NULL. */
+static const word_t *
+word_ending(int list, const unsigned char *z, Py_ssize_t lo, Py_ssize_t end)
+{
+    if (end <= lo) {
+        return NULL;
+    }
+    const word_t *best = NULL;
+    unsigned char byte = z[end - 1];
+    for (Py_ssize_t i = first[list][byte]; i < first[list][byte + 1]; i++) {
+        const word_t *w = &words[list][i];
+        if (w->len > end - lo || (best != NULL && w->len <= best->len)) {
+            continue;
+        }
+        Py_ssize_t k = 1;
+        while (k < w->len && z[end - 1 - k] == w->text[k]) {
+            k++;
+        }
+        if (k == w->len && (end - w->len == lo || !is_lower(z[end - w->len - 1]))) {
+            best = w;
+        }
+    }
+    return best;
+}
+
+/* `_GAP`, `[^a-z0\x80-\xff]*+`, read backwards from `k` down to `lo` at most. */
+static Py_ssize_t
+label_gap(const unsigned char *z, Py_ssize_t lo, Py_ssize_t k)
+{
+    while (k > lo && !(is_lower(z[k - 1]) || z[k - 1] == '0' || z[k - 1] >= 0x80)) {
+        k--;
+    }
+    return k;
+}
+
+/* `_FILL`: filler words, each followed by a gap. The repetition is possessive and each
+ * word the first reading of the trie that fits: one reading, no other is tried. */
+static Py_ssize_t
+label_fill(const unsigned char *z, Py_ssize_t lo, Py_ssize_t k)
+{
+    const word_t *w;
+    while ((w = word_ending(FILLER, z, lo, k)) != NULL) {
+        k = label_gap(z, lo, k - w->len);
+    }
+    return k;
+}
+
+/* `_label`: `_LABEL_REVERSED` on the 48 bytes of the lower-case view before `start`. The
+ * kind of label (PHONE too for a bare "number"), or -1. */
+static int
+label_kind(const unsigned char *z, Py_ssize_t start)
+{
+    Py_ssize_t lo = start > 48 ? start - 48 : 0;
+    Py_ssize_t k = label_fill(z, lo, label_gap(z, lo, start));
+    /* The optional tail is never given back once it matches: what follows it always
+     * matches too (the empty `none` branch), even where a label would have matched
+     * without the tail ("tax id" reads as the tail "id" and no label). */
+    const word_t *tail = word_ending(TAIL, z, lo, k);
+    if (tail != NULL) {
+        k = label_fill(z, lo, label_gap(z, lo, k - tail->len));
+    }
+    for (int kind = 0; kind < KINDS; kind++) {
+        if (word_ending(LABEL + kind, z, lo, k) != NULL) {
+            return kind;
+        }
+    }
+    return tail != NULL && is_word(NUMBER_TAIL, tail->text, tail->len) ? PHONE : -1;
+}
+
+enum { SEP_SPACE = 1, SEP_DASH = 2, SEP_DOT = 4, SEP_SLASH = 8 };
+
+/* `_Shape` of a run, and its digits. */
+typedef struct {
+    Py_ssize_t digits;         /* how many */
+    Py_ssize_t groups;         /* how many groups (`len(sizes)`) */
+    Py_ssize_t size[8];        /* the sizes of the first groups */
+    long value[3];             /* the numbers of the first groups (of up to 9 digits) */
+    Py_ssize_t odd;            /* groups before the last one that have not four digits */
+    int seps;                  /* the separators (`SEP_*`), `)` alone counted as a space */
+    unsigned seen;             /* the digit values that occur, a bit each */
+    unsigned char head[20];    /* the first digits, as bytes */
+} shape_t;
+
+/* The shape of the run b[start:end]: its case view c[start:end] must read as the digits
+ * pass's runs do, `0(?:0|[ \-./]0|\) ?0)*` (where the group sizes are those of
+ * `_python_number`'s slices), and `b` must have a digit where `c` has `0`; -1 if not. */
+static int
+run_shape(const unsigned char *b, const unsigned char *c, Py_ssize_t start, Py_ssize_t end,
+          shape_t *s)
+{
+    memset(s, 0, sizeof *s);
+    Py_ssize_t size = 0, previous = 0;
+    int close = 0;
+    unsigned char last = 0; /* the byte before: a separator follows a digit, or ` ` a `)` */
+    for (Py_ssize_t i = start; i <= end; i++) {
+        if (i < end && c[i] == '0') {
+            unsigned digit = (unsigned)b[i] - '0';
+            if (digit > 9) {
+                return -1;
+            }
+            if (s->digits < 20) {
+                s->head[s->digits] = b[i];
+            }
+            s->digits++;
+            s->seen |= 1u << digit;
+            if (s->groups < 3 && size < 9) {
+                s->value[s->groups] = s->value[s->groups] * 10 + (long)digit;
+            }
+            size++;
+            last = '0';
+            continue;
+        }
+        if (size > 0) {
+            s->odd += s->groups > 0 && previous != 4;
+            if (s->groups < 8) {
+                s->size[s->groups] = size;
+            }
+            s->groups++;
+            previous = size;
+            size = 0;
+        }
+        if (i == end) {
+            break;
+        }
+        unsigned char ch = c[i];
+        if (!(last == '0' || (last == ')' && ch == ' '))) {
+            return -1;
+        }
+        if (ch == ' ') {
+            s->seps |= SEP_SPACE;
+        }
+        else if (ch == '-') {
+            s->seps |= SEP_DASH;
+        }
+        else if (ch == '.') {
+            s->seps |= SEP_DOT;
+        }
+        else if (ch == '/') {
+            s->seps |= SEP_SLASH;
+        }
+        else if (ch == ')') {
+            close = 1;
+        }
+        else {
+            return -1;
+        }
+        last = ch;
+    }
+    if (start < end && last != '0') {
+        return -1;
+    }
+    if (s->seps == 0 && close) {
+        s->seps = SEP_SPACE;
+    }
+    return 0;
+}
+
+/* Are the sizes of the groups `count` and those of `want`? */
+static int
+sizes_are(const shape_t *s, Py_ssize_t count, const int *want)
+{
+    if (s->groups != count) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (s->size[i] != want[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+is_date(const shape_t *s)
+{
+    long year, month, day;
+    if (s->size[0] == 4 && s->size[1] <= 2 && s->size[2] <= 2) {
+        year = s->value[0], month = s->value[1], day = s->value[2];
+    }
+    else if (s->size[2] == 4 && s->size[0] <= 2 && s->size[1] <= 2) {
+        year = s->value[2], month = s->value[0], day = s->value[1];
+        if (month > 12) {
+            long swap = month;
+            month = day;
+            day = swap;
+        }
+    }
+    else {
+        return 0;
+    }
+    return year >= 1800 && year <= 2199 && month >= 1 && month <= 12 && day >= 1 && day <= 31;
+}
+
+static int
+strong_phone(const unsigned char *b, Py_ssize_t n, Py_ssize_t start, const shape_t *s)
+{
+    if (s->digits < 7 || s->digits > 15) {
+        return 0;
+    }
+    if ((start >= 1 && b[start - 1] == '+') ||
+        (start >= 2 && b[start - 2] == '+' && b[start - 1] == ' ')) {
+        return s->digits >= 8;
+    }
+    if (start >= 1 && b[start - 1] == '(' &&
+        memchr(b + start, ')', (size_t)(n - start < 6 ? n - start : 6)) != NULL) {
+        return 1;
+    }
+    if (start + 2 <= n && b[start] == '0' && b[start + 1] == '0' && s->digits >= 10 && s->seps) {
+        return 1;
+    }
+    if (s->seps == SEP_DASH || s->seps == SEP_DOT) {
+        return sizes_are(s, 3, (const int[]){3, 3, 4}) ||
+               sizes_are(s, 4, (const int[]){1, 3, 3, 4});
+    }
+    return 0;
+}
+
+static int
+card_like(const shape_t *s)
+{
+    return (s->seps == 0 || s->seps == SEP_SPACE || s->seps == SEP_DASH) &&
+           (s->odd == 0 || sizes_are(s, 3, (const int[]){4, 6, 5}) ||
+            sizes_are(s, 3, (const int[]){4, 6, 4}));
+}
+
+static int
+luhn(const unsigned char *digits, Py_ssize_t n)
+{
+    int total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int x = digits[n - 1 - i] - '0';
+        total += i & 1 ? (x > 4 ? 2 * x - 9 : 2 * x) : x;
+    }
+    return total % 10 == 0;
+}
+
+static int
+card_prefix(const unsigned char *d)
+{
+    if (d[0] >= '3' && d[0] <= '6') {
+        return 1;
+    }
+    int head = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
+    return (head >= 2221 && head <= 2720) || (head >= 2200 && head <= 2204) || head == 1800 ||
+           head == 2131;
+}
+
+/* `_pesel` on the run's bytes (eleven digits). */
+static int
+pesel(const unsigned char *d)
+{
+    static const int weights[10] = {1, 3, 7, 9, 1, 3, 7, 9, 1, 3};
+    int total = 0;
+    for (int i = 0; i < 10; i++) {
+        total += weights[i] * (d[i] - '0');
+    }
+    if ((10 - total % 10) % 10 != d[10] - '0') {
+        return 0;
+    }
+    int month = ((d[2] - '0') * 10 + d[3] - '0') % 20, day = (d[4] - '0') * 10 + d[5] - '0';
+    return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+}
+
+/* `_nip` on the run's bytes without its dashes (ten digits among them), as
+ * `_python_number` passes them: a `)` between the groups stays, a digit worth -7. */
+static int
+nip(const unsigned char *raw, Py_ssize_t len)
+{
+    static const int weights[9] = {6, 5, 7, 2, 3, 4, 5, 6, 7};
+    unsigned char d[10];
+    int count = 0;
+    for (Py_ssize_t i = 0; i < len && count < 10; i++) {
+        if (raw[i] != '-') {
+            d[count++] = raw[i];
+        }
+    }
+    int total = 0;
+    for (int i = 0; i < 9; i++) {
+        total += weights[i] * (d[i] - '0');
+    }
+    total = (total % 11 + 11) % 11; /* Python's modulo, never negative */
+    return total != 10 && total == d[9] - '0';
+}
+
+/* `, ST ` before `start` (a state in `_US_STATES`), in the text's bytes. */
+static int
+state_before(const unsigned char *b, Py_ssize_t start)
+{
+    if (start < 5 || b[start - 5] != ',' || b[start - 1] != ' ') {
+        return 0;
+    }
+    Py_ssize_t from = start - 4, to = start - 1, len = 0;
+    while (from < to && b[from] == ' ') {
+        from++;
+    }
+    while (to > from && b[to - 1] == ' ') {
+        to--;
+    }
+    unsigned char state[3];
+    for (; from < to; from++) {
+        unsigned char ch = b[from];
+        state[len++] = is_lower(ch) ? (unsigned char)(ch - 32) : ch;
+    }
+    return len > 0 && is_word(STATES, state, len);
+}
+
+/* `_MILITARY_BOX` (`(?:APO|FPO|DPO) (?:AA|AE|AP) $`) in the 16 bytes before `start`: `$`
+ * matches at their end or before a newline that ends them. */
+static int
+military_box(const unsigned char *b, Py_ssize_t start)
+{
+    Py_ssize_t k = start > 0 && b[start - 1] == '\n' ? start - 1 : start;
+    if (k < 7) {
+        return 0;
+    }
+    const unsigned char *m = b + k - 7;
+    return (m[0] == 'A' || m[0] == 'F' || m[0] == 'D') && memcmp(m + 1, "PO A", 4) == 0 &&
+           (m[5] == 'A' || m[5] == 'E' || m[5] == 'P') && m[6] == ' ';
+}
+
+/* `_labelled_id`: a run with letters in front (`D1234567`, `CLM-2023-88817`). */
+static const char *
+labelled_id(const unsigned char *c, const unsigned char *z, Py_ssize_t start, Py_ssize_t *from)
+{
+    Py_ssize_t s = c[start - 1] == '-' ? start - 1 : start;
+    while (s > 0 && c[s - 1] == 'A' && start - s < 7) {
+        s--;
+    }
+    if (s > 0 && (is_lower(c[s - 1]) || c[s - 1] == '0' || c[s - 1] == '_')) {
+        return NULL;
+    }
+    *from = s;
+    int kind = label_kind(z, s);
+    return kind == NID || kind == DL ? "national_id" : kind == ACCT ? "account_number" : NULL;
+}
+
+/* `_python_number` for the run b[start:end] of shape `s`: the kind it reports, from `*from`
+ * to `end`; "ipv4" for a dotted quad, which Python judges; or NULL. Each test is the
+ * twin's, in its order. */
+static const char *
+number_kind(const unsigned char *b, const unsigned char *c, const unsigned char *z, Py_ssize_t n,
+            Py_ssize_t start, Py_ssize_t end, const shape_t *s, Py_ssize_t *from)
+{
+    *from = start;
+    if ((start >= 1 && c[start - 1] == 'A') ||
+        (start >= 2 && c[start - 2] == 'A' && c[start - 1] == '-')) {
+        return end < n && is_lower(c[end]) ? NULL : labelled_id(c, z, start, from);
+    }
+    Py_ssize_t digits = s->digits;
+    /* One or two digit values (555-555-5555, 4242 4242 4242 4242): with the lowest bit of
+     * `seen` cleared, one bit at most is left. A card only after a card word. */
+    unsigned others = s->seen & (s->seen - 1);
+    if ((others & (others - 1)) == 0) {
+        int card = digits >= 12 && digits <= 19 && luhn(s->head, digits) &&
+                   label_kind(z, start) == CARD;
+        return card ? "payment_card" : NULL;
+    }
+    if (s->seps == SEP_DOT) {
+        if (s->groups == 4 && s->size[0] <= 3 && s->size[1] <= 3 && s->size[2] <= 3 &&
+            s->size[3] <= 3 && memchr(b + start, ')', (size_t)(end - start)) == NULL) {
+            return "ipv4";
+        }
+        if (!sizes_are(s, 3, (const int[]){3, 3, 4})) {
+            return NULL;
+        }
+    }
+    else if (s->seps & SEP_DOT) {
+        return NULL;
+    }
+    if (s->groups == 3 && (s->seps == SEP_DASH || s->seps == SEP_SLASH || s->seps == SEP_DOT) &&
+        is_date(s)) {
+        return NULL;
+    }
+    /* An SSN with dashes, within the SSA's area, group and serial rules (`_ssn`). */
+    if (sizes_are(s, 3, (const int[]){3, 2, 4}) && s->seps == SEP_DASH && s->value[0] > 0 &&
+        s->value[0] < 900 && s->value[0] != 666 && s->value[1] > 0 && s->value[2] > 0) {
+        return "national_id";
+    }
+    int strong = strong_phone(b, n, start, s), card = 0;
+    if (digits >= 12 && digits <= 19 && card_like(s)) {
+        card = luhn(s->head, digits);
+        if (card && digits >= 13 && card_prefix(s->head) && !strong) {
+            return "payment_card";
+        }
+    }
+    if (strong) {
+        return "phone";
+    }
+    int kind = label_kind(z, start);
+    if (kind == NID || kind == DL) {
+        return "national_id";
+    }
+    if (kind == CARD) {
+        return card ? "payment_card" : NULL; /* a label cannot make a card of a Luhn failure */
+    }
+    if (digits == 11 && s->groups == 1 && pesel(b + start)) {
+        return "national_id";
+    }
+    if (digits == 10 && s->seps == SEP_DASH &&
+        (sizes_are(s, 4, (const int[]){3, 3, 2, 2}) ||
+         sizes_are(s, 4, (const int[]){3, 2, 2, 3})) &&
+        nip(b + start, end - start)) {
+        return "national_id";
+    }
+    if (kind == ACCT) {
+        return "account_number";
+    }
+    if ((digits == 5 || sizes_are(s, 2, (const int[]){5, 4})) &&
+        (state_before(b, start) || military_box(b, start))) {
+        return "postal_address";
+    }
+    if (kind == PHONE && digits >= 7 && digits <= 15 && s->groups <= 6) {
+        return "phone";
+    }
+    return NULL;
+}
+
+/* number(b, c, z, start, end) -> (kind, start, end) or None: what `_python_number` in
+ * sensitive.py reports for the run at b[start:end] (`b` the text, `c` and `z` its views),
+ * or ("ipv4", start, end) for a dotted quad: `_ipv4` reads the kinds found so far and two
+ * patterns, and stays in Python. */
+static PyObject *
+number(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "number() takes 5 arguments");
+        return NULL;
+    }
+    if (!PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) || !PyBytes_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "number() takes bytes");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[3]), end = PyLong_AsSsize_t(args[4]);
+    if ((start == -1 || end == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (lists[0] == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "number() before setup()");
+        return NULL;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    if (PyBytes_GET_SIZE(args[1]) != n || PyBytes_GET_SIZE(args[2]) != n || start < 0 ||
+        start > end || end > n) {
+        PyErr_SetString(PyExc_ValueError, "number() takes views of one length and a run in them");
+        return NULL;
+    }
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    const unsigned char *c = (const unsigned char *)PyBytes_AS_STRING(args[1]);
+    const unsigned char *z = (const unsigned char *)PyBytes_AS_STRING(args[2]);
+    shape_t shape;
+    if (run_shape(b, c, start, end, &shape) < 0) {
+        PyErr_SetString(PyExc_ValueError, "number() takes a run of digits and separators");
+        return NULL;
+    }
+    Py_ssize_t from;
+    const char *kind = number_kind(b, c, z, n, start, end, &shape, &from);
+    if (kind == NULL) {
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(snn)", kind, from, end);
+}
+
+/* label(z, start) -> the kind of label before a number at `start` of the lower-case view,
+ * or None: `_label` in sensitive.py, which `number` reads; on its own for the tests. */
+static PyObject *
+label(PyObject *module, PyObject *args)
+{
+    PyObject *data;
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "Sn:label", &data, &start)) {
+        return NULL;
+    }
+    if (lists[0] == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "label() before setup()");
+        return NULL;
+    }
+    if (start < 0 || start > PyBytes_GET_SIZE(data)) {
+        PyErr_SetString(PyExc_ValueError, "label() start out of range");
+        return NULL;
+    }
+    int kind = label_kind((const unsigned char *)PyBytes_AS_STRING(data), start);
+    if (kind < 0) {
+        Py_RETURN_NONE;
+    }
+    return PyUnicode_FromString(kind_names[kind]);
+}
+
 /* classes(data) -> (upper, lower, digits, runs): see `_python_classes` in sensitive.py.
  * Judging a long token or a key's value counts its classes several times; in Python the
  * count takes a view, three counts and a shifted XOR of the whole value. */
@@ -958,6 +1464,9 @@ static PyMethodDef methods[] = {
     {"classes", classes, METH_O, "classes(data) -> (upper, lower, digits, runs) of a value"},
     {"street_context", street_context, METH_VARARGS,
      "street_context(z, start, comma) -> 1, 0, or -1 for non-ASCII words before `start`"},
+    {"number", (PyCFunction)(void (*)(void))number, METH_FASTCALL,
+     "number(b, c, z, start, end) -> (kind, start, end) or None for a run of digits"},
+    {"label", label, METH_VARARGS, "label(z, start) -> the kind of label before a number, or None"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -127,13 +127,17 @@ a compound street type (`...strasse`, `...katu`) with one `endswith` before the 
 The words before a name and a house number (a street prefix, "address", "lives at" ...)
 are read by `_sensitive.street_context` (twin `_python_street_context`) where they are
 ASCII, without the list of words and the sets made of it (5 of the 9 µs such a name took).
+A run of digits is judged by `_sensitive.number` (twin `_python_number`): its shape, the
+checksums and the label before it, `_LABEL_REVERSED` read with plain loops over the same
+word lists; about 0.5 µs a run with the call, against 9 µs (3 of them the label's pattern)
+over the dev set's runs. Only a dotted quad goes back to Python (`_ipv4`).
 A pass whose candidates the C scan found to be none (no digits run, no name, no operator
 match, no `pass` or `diagnos` ...) is not called at all.
 
 What it costs (`bench/classifiers.py`, one core, Python 3.11; old and new code timed in
-turns in one process on the same prompts): about 45-55 µs median on a 2 KB prompt and
-about 340 µs on 20 KB, against 90-95 and 560-600 µs for the same code without the C
-scan. In instructions (`valgrind --tool=callgrind`, mean over the benchmark's prompts):
+turns in one process on the same prompts): about 40-45 µs median on a 2 KB prompt and
+about 275 µs on 20 KB, against 90-105 and 560-610 µs for the same code without the C
+extension. In instructions (`valgrind --tool=callgrind`, mean over the benchmark's prompts):
 180 thousand a 2 KB prompt, 2.5 times fewer than before the C scan, and 1.1 million a
 20 KB one (2.3 times fewer). About 10 µs of the 2 KB figure is the C scan (views 2 µs,
 numbers and names 2.5, operators 2, token runs 2.5, words 1.5); about 7 µs is the rest of
@@ -147,7 +151,9 @@ versions timed in turns in one process, median of 9 runs of 10 rounds, `taskset 
 in `bench/classifiers.py` (which runs each classifier between the others, on colder
 caches), from 56 to 49 µs on 2 KB. In instructions (callgrind, `detect` alone after a
 warm-up round): from 134 to 119 thousand a 2 KB prompt and from 1.08 to 1.04 million a
-20 KB one.
+20 KB one. The runs of digits judged in C took `detect` from 51 to 47 µs median on the
+2 KB prompts and from 419 to 323 µs on 20 KB (in turns in one process, as above); in
+`bench/classifiers.py`, from 48 to 41 µs on 2 KB and from 332 to 274 µs on 20 KB.
 """
 
 from __future__ import annotations
@@ -505,7 +511,24 @@ def _numbers(scan: _Scan) -> None:
 
 
 def _number(scan: _Scan, start: int, end: int) -> None:
-    """Classify one run of five or more digits."""
+    """Classify one run of five or more digits: in C where the extension is built
+    (`_sensitive.number` returns what `_python_number` would report), else in Python."""
+    if _native_number is None:
+        _python_number(scan, start, end)
+        return
+    found = _native_number(scan.b, scan.c, scan.z, start, end)
+    if found is not None:
+        kind, hit_start, hit_end = found
+        if kind == "ipv4":
+            # `_ipv4` reads the kinds found so far and two patterns: it stays in Python.
+            _ipv4(scan, hit_start, hit_end, scan.b[hit_start:hit_end])
+        else:
+            scan.hit(kind, hit_start, hit_end)
+
+
+def _python_number(scan: _Scan, start: int, end: int) -> None:
+    """`_number` without the C extension, and the twin of `_sensitive.number`, which does
+    all of this but `_ipv4` in plain loops."""
     b, c = scan.b, scan.c
     if c[start - 1 : start] == b"A" or c[max(0, start - 2) : start] == b"A-":
         # Letters in front (`POL123456789`, `D1234567`, `CLM-2023-88817`): an id, never a
@@ -525,7 +548,8 @@ def _number(scan: _Scan, start: int, end: int) -> None:
             scan.hit("payment_card", start, end)
         return
     if seps == b".":
-        if len(sizes) == 4 and max(sizes) <= 3:
+        # `_ipv4` reads dotted groups only: `10.1.2)01` (no address) would make it fail.
+        if len(sizes) == 4 and max(sizes) <= 3 and 0x29 not in raw:  # )
             _ipv4(scan, start, end, raw)
             return
         if sizes != (3, 3, 4):
@@ -1778,9 +1802,18 @@ _SCAN_WORDS = (
     tuple(sorted(_ADDRESS_WORDS)),
     tuple(sorted(_SEND_WORDS)),
     tuple(sorted(first + b" " + second for first, second in _ADDRESS_PAIRS)),
+    # The words that `_sensitive.number` reads: those of `_LABEL_REVERSED` (the fillers,
+    # the tails, the tails that make a phone, then each kind of label in the order of
+    # `_LABELS`, the order in which the pattern and C try them) and the US states.
+    _spelt(_FILLERS, reverse=True),
+    _spelt(_LABEL_TAILS, reverse=True),
+    _NUMBER_TAILS,
+    *(_spelt(words, reverse=True) for words in _LABELS.values()),
+    tuple(sorted(_US_STATES)),
 )
 _native_scan: Callable[[bytes], _Found] | None = None
 _native_street_context: Callable[[bytes, int, bool], int] | None = None
+_native_number: Callable[[bytes, bytes, bytes, int, int], tuple[str, int, int] | None] | None = None
 try:
     native.allow()
     from . import _sensitive
@@ -1792,6 +1825,7 @@ else:
     _native_scan = _sensitive.scan
     _classes = _sensitive.classes
     _native_street_context = _sensitive.street_context
+    _native_number = _sensitive.number
 
 
 # ---------------------------------------------------------------------------------------
