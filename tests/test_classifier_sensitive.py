@@ -882,3 +882,172 @@ def test_native_number_rejects_bad_arguments() -> None:
         _sensitive.label(scan.z, 18)
     with pytest.raises(TypeError):
         _sensitive.label("call", 4)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------
+# `_sensitive.building_number` and its twin `_python_building_number`: the same hit (or
+# none) after every building number, and after every other digit too.
+
+
+def _c_building_number() -> Any:
+    _native()
+    from sidecar.classifiers import _sensitive
+
+    assert sensitive._native_building_number is _sensitive.building_number
+    return _sensitive.building_number
+
+
+def _building_candidates(scan: sensitive._Scan) -> list[int]:
+    """Where `_numbers` asks `_building_number`: the building branch of the digits pass,
+    and runs followed by a word."""
+    found, c = scan.digits, scan.c
+    starts = []
+    for k in range(0, len(found), 3):
+        start, end, kind = found[k], found[k + 1], found[k + 2]
+        if kind == sensitive._BUILDING or (
+            kind == sensitive._RUN
+            and c[end : end + 1] == b" "
+            and c[end + 1 : end + 2] not in (b"", b" ", b"\n")
+        ):
+            starts.append(start)
+    return starts
+
+
+def _assert_buildings_equal_the_twin(text: str) -> int:
+    """C and Python on fresh scans, at each building-number candidate of `text` and at
+    every other digit (the patterns read from any of them); the number of candidates."""
+    building_number = _c_building_number()
+    data = text.encode("utf-8", "surrogatepass")
+    scan = sensitive._Scan(text, data)
+    candidates = _building_candidates(scan)
+    digits = [i for i, byte in enumerate(scan.z) if byte == 0x30]
+    for start in [*candidates, *digits, len(data)]:
+        scan = _Reports(text, data)
+        scan.reported = []
+        sensitive._python_building_number(scan, start)
+        assert len(scan.reported) <= 1
+        expected = scan.reported[0] if scan.reported else None
+        assert expected is None or expected[:2] == ("postal_address", start)
+        found = building_number(scan.b, scan.c, scan.z, start)
+        assert found == (expected[1:] if expected else None), (text, start)
+    for start in candidates:  # and the kinds found through `_building_number`
+        with_c, twin = sensitive._Scan(text, data), sensitive._Scan(text, data)
+        sensitive._building_number(with_c, start)
+        sensitive._python_building_number(twin, start)
+        assert with_c.hits == twin.hits, (text, start)
+    return len(candidates)
+
+
+# Rare readings, beside the examples above.
+_BUILDING_EXAMPLES = [
+    "12 345 Main Street; 12 345 Park Avenue; 12/3 Elm St.; 12-4b Oak Lane, 12 3456b Oak Rd",
+    "at 12 345 walk, 12 345 Elliott Burgs; 1234567 Main Street; 123456 Main Street",
+    "the 1992 Olympic Village, the 2009 Elliott Burgs, the 1992 Main Street, 19a2 Union Mills",
+    "1980 Mount St. Helens; 5 St. Mary St. London; 5 Elm St. x; 5 Elm St.\nLondon; 5 Elm st.",
+    "5 minutes walk, 7 PM at my place, 12 Timms Drive, 12 TIMMS DRIVE, 12 12 Drive",
+    "5 Miła Park; 5 Ünal Way; 5 Λεωφόρος Way; 5 O'Neil's Court, 5 O'Neil Court",
+    "12 " + "x" * 30 + " Street, 12 " + "x" * 31 + " Street, 12 a b c d Street, 12 a b c Street",
+    "5366 Pivovarská 276, 1912 Sohn 2009, 12 Chapter 3, 12 Foo Bar Baz 5, 12 Foo Bar Baz Qux 5",
+    "12 Foo. Bar. 5; 12A Łódź 5; 12 Ärzte 5x; 12 Ärzte 5é; 12/34 Foo 123456; 12 Φ 1; 12 Ж 3",
+    "5678 Via Tranquila, 12 Rue Cler, 5, rue de Rivoli, 5 rue de la paix, 12a, via roma",
+    "12 via de del della x, 12 Via de, 12 calle  Mayor, 12 улица Ленина, 12 strada",
+    "12\tMain\tStreet\n12\x0bMain\x0cStreet 12\r\nMain Street, 12 Main Street)",
+]
+
+
+def test_native_building_number_equals_the_python_twin_on_the_dev_set_and_examples() -> None:
+    _c_building_number()
+    texts = [row["messages"][0]["content"] for row in dev_rows()]
+    texts += [text for _kind, text in POSITIVES] + NEGATIVES + _BUILDING_EXAMPLES
+    texts += _NUMBER_EXAMPLES
+    candidates = sum(_assert_buildings_equal_the_twin(text) for text in texts)
+    assert candidates > (250 if dev_rows() else 50)
+
+
+def _cased(word: str) -> st.SearchStrategy[str]:
+    return st.sampled_from([word, word.title(), word.upper(), word[:1].upper() + word[1:]])
+
+
+# The words after a building number: street types (ambiguous or not, abbreviated),
+# prefixes and their articles, everyday words, names of every script, house numbers and
+# years, each in several cases.
+_STREET_WORDS = [
+    *sensitive._STREET_TYPE_WORDS.split(),
+    *sensitive._PREFIX_WORDS.split("|"),
+    *sensitive._PREFIX_ARTICLES.split(),
+    *sorted(word.decode() for word in sensitive._NOT_STREETS),
+]
+_AFTER_NUMBER_WORDS = (
+    st.sampled_from(_STREET_WORDS).flatmap(_cased)
+    | st.sampled_from(_STREET_WORDS).map(lambda word: word + ".")
+    | st.sampled_from(
+        [
+            *("Main", "Elm", "Miła", "Erzsébet", "Λεωφόρος", "Αμπελακίων", "Ленина", "Ünal"),
+            *("O'Neil's", "Mc-Kay", "ÉCOLE", "St.", "Mount", "Helens", "minutes", "a", "x"),
+            *("1992", "2009", "276", "12A", "42", "5b", "123456", "x" * 30, "x" * 31, "ul."),
+        ]
+    )
+)
+_BLANKS = st.sampled_from([" ", " ", " ", "  ", "\t", "\n", "\x0b", "\x0c", "\r\n", ", ", "."])
+_AFTER_WORD = st.sampled_from(["", " ", ".", ",", ";", ":", ")", "!", "-", "\n", "'", "é", "0"])
+
+
+@st.composite
+def _building_texts(draw: st.DrawFn) -> str:
+    number = draw(st.text("0123456789", min_size=1, max_size=8))
+    number += draw(st.sampled_from(["", "", "a", "B", "é"]))
+    if draw(st.booleans()):
+        number += draw(st.sampled_from([" ", "/", "-", "  "]))
+        number += draw(st.text("0123456789", min_size=1, max_size=7))
+        number += draw(st.sampled_from(["", "c", "D"]))
+    number += draw(st.sampled_from(["", "", ",", "."]))
+    text = draw(st.sampled_from(["", "at ", "x", "1", "$", "Suite ", "\n"])) + number
+    for _ in range(draw(st.integers(0, 5))):
+        text += draw(_BLANKS) + draw(_AFTER_NUMBER_WORDS)
+    return text + draw(_AFTER_WORD) + draw(st.sampled_from(["", " London", " L", "\n12 Main"]))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_building_texts())
+def test_native_building_number_equals_the_python_twin(text: str) -> None:
+    _assert_buildings_equal_the_twin(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(_building_texts(), min_size=2, max_size=5).map(" ".join)
+    | st.lists(st.sampled_from(_STREET_FRAGMENTS), max_size=12).map("".join)
+    | _FRAGMENT_TEXT
+)
+def test_native_building_number_equals_the_python_twin_among_other_text(text: str) -> None:
+    _assert_buildings_equal_the_twin(text)
+
+
+def test_building_words_hold_no_byte_that_ends_them() -> None:
+    # `_sensitive.building_number` looks a street type up by where the lookahead after it
+    # first holds, and a prefix or an article by the first space after it.
+    for word in sensitive._spelt(sensitive._STREET_TYPE_WORDS):
+        assert re.search(rb"[\s.,;:)]", word) is None, word
+    prefixes = sensitive._spelt(sensitive._PREFIX_WORDS.replace("|", " "))
+    for word in (*prefixes, *sensitive._spelt(sensitive._PREFIX_ARTICLES)):
+        assert b" " not in word, word
+
+
+def test_native_building_number_rejects_bad_arguments() -> None:
+    building_number = _c_building_number()
+    scan = sensitive._Scan("at 12 Main Street", None)
+    assert building_number(scan.b, scan.c, scan.z, 3) == (3, 17)
+    assert building_number(scan.b, scan.c, scan.z, 17) is None  # the end: no number
+    assert building_number(scan.b, scan.c, scan.z, 0) is None  # no digit
+    with pytest.raises(TypeError):
+        building_number(scan.b, scan.c, scan.z)
+    with pytest.raises(TypeError):
+        building_number("at", scan.c, scan.z, 3)
+    with pytest.raises(TypeError):
+        building_number(scan.b, scan.c, scan.z, "3")
+    with pytest.raises(ValueError, match="one length"):
+        building_number(scan.b, scan.c, scan.z, -1)
+    with pytest.raises(ValueError, match="one length"):
+        building_number(scan.b, scan.c, scan.z, 18)
+    with pytest.raises(ValueError, match="one length"):
+        building_number(scan.b, scan.c[:-1], scan.z, 3)

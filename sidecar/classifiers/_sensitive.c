@@ -15,8 +15,9 @@
  *
  * Checks of single candidates are here too, each equal to its Python twin: `classes`
  * (the class counts of a long token or a value), `street_context` (the words before a
- * name and a house number) and `number` (what a run of digits is: its shape, checksums
- * and the label before it).
+ * name and a house number), `number` (what a run of digits is: its shape, checksums
+ * and the label before it) and `building_number` (a street type, a name and a house
+ * number, or a street prefix after a building number).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -47,6 +48,12 @@ enum {
     NUMBER_TAIL,     /* the tails that make a number with no other label a phone */
     LABEL,           /* the words of each kind of label (`KINDS` lists), reversed */
     STATES = LABEL + KINDS, /* US state and Canadian province codes */
+    STREET_TYPE,    /* street types after a building number and its words */
+    AMBIGUOUS,      /* street types that are everyday words too ("walk", "place") */
+    MORE_SUFFIX,    /* more English street types, all everyday words */
+    NOT_STREET,     /* capitalised words that take a number without being a street */
+    NAME_PREFIX,    /* street prefixes before a name ("via", "rue", "улица") */
+    ARTICLE,        /* articles after a street prefix ("rue de", "rua do") */
     LISTS
 };
 static PyObject *lists[LISTS]; /* keeps the words' bytes alive */
@@ -58,6 +65,7 @@ typedef struct {
 } word_t;
 static word_t *words[LISTS];
 static Py_ssize_t first[LISTS][257];
+static Py_ssize_t longest[LISTS]; /* the length of each list's longest word */
 
 static int
 is_lower(unsigned char ch)
@@ -1366,6 +1374,396 @@ label(PyObject *module, PyObject *args)
     return PyUnicode_FromString(kind_names[kind]);
 }
 
+/* ------------------------------------------------------------------------------------
+ * What follows a building number: `_python_building_number` in sensitive.py. Its three
+ * patterns start at the number's first digit; each reads one way only, or two (below),
+ * so plain loops decide them without backtracking. */
+
+static int
+is_upper(unsigned char ch)
+{
+    return ch >= 'A' && ch <= 'Z';
+}
+
+static int
+is_digit(unsigned char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+/* What the lookahead after a street type, `(?=[\s.,;:)]|$)`, accepts (but the end). */
+static int
+street_end(unsigned char ch)
+{
+    return space_byte(ch) || ch == '.' || ch == ',' || ch == ';' || ch == ':' || ch == ')';
+}
+
+static int
+is_space(unsigned char ch)
+{
+    return ch == ' ';
+}
+
+/* The word of `list` at v[at:] that a byte for which `after` holds follows (or the end of
+ * the text, when `at_end`): its length, or 0. No word of these lists holds such a byte
+ * (the tests check it), so the word can only end at the first one: one word fits at most,
+ * whatever order the pattern tries them in, and only words of that length are compared
+ * with the text (comparing each word of the same first byte took twice as long). */
+static Py_ssize_t
+word_after(int list, const unsigned char *v, Py_ssize_t n, Py_ssize_t at,
+           int (*after)(unsigned char), int at_end)
+{
+    Py_ssize_t stop = at, most = n - at < longest[list] ? n : at + longest[list];
+    while (stop < most && !after(v[stop])) {
+        stop++;
+    }
+    Py_ssize_t len = stop - at;
+    if (len == 0 || (stop == n ? !at_end : !after(v[stop]))) {
+        return 0;
+    }
+    /* `is_word` without a call of `memcmp` for each word of the same length. */
+    for (Py_ssize_t i = first[list][v[at]]; i < first[list][v[at] + 1]; i++) {
+        const unsigned char *w = words[list][i].text;
+        Py_ssize_t k = 1;
+        if (words[list][i].len != len) {
+            continue;
+        }
+        while (k < len && v[at + k] == w[k]) {
+            k++;
+        }
+        if (k == len) {
+            return len;
+        }
+    }
+    return 0;
+}
+
+static Py_ssize_t
+skip_blanks(const unsigned char *v, Py_ssize_t n, Py_ssize_t i)
+{
+    while (i < n && space_byte(v[i])) {
+        i++;
+    }
+    return i;
+}
+
+/* A byte of `_WORD`, `[^\s,;:()\[\]"'<>]`. */
+static int
+street_word_byte(unsigned char ch)
+{
+    return !(space_byte(ch) || ch == ',' || ch == ';' || ch == ':' || ch == '(' || ch == ')' ||
+             ch == '[' || ch == ']' || ch == '"' || ch == '\'' || ch == '<' || ch == '>');
+}
+
+/* `_WORD\s+` at `i`: where the next word starts, or -1. A word can only be followed by a
+ * blank when it is taken whole, and the blanks only by a word or a street type when they
+ * are, so the greedy repeats read the same as possessive ones. */
+static Py_ssize_t
+next_street_word(const unsigned char *z, Py_ssize_t n, Py_ssize_t i)
+{
+    Py_ssize_t len = 0;
+    while (len <= 30 && i + len < n && street_word_byte(z[i + len])) {
+        len++;
+    }
+    if (len < 1 || len > 30 || i + len >= n || !space_byte(z[i + len])) {
+        return -1;
+    }
+    return skip_blanks(z, n, i + len);
+}
+
+/* A match of one of `_STREET_AFTER`: its groups and end. */
+typedef struct {
+    Py_ssize_t words;          /* where group 1 (the words) starts */
+    Py_ssize_t type, type_len; /* group 2, the street type (it ends group 1) */
+    int dot;                   /* group 3 */
+    Py_ssize_t end;
+} street_t;
+
+/* The end of one of `_STREET_AFTER`, its words from `at` to `p` (the words it is for): a
+ * street type at `p`, an optional dot and the lookahead. */
+static int
+street_match(const unsigned char *z, Py_ssize_t n, Py_ssize_t at, Py_ssize_t p, street_t *m)
+{
+    if (p < 0) {
+        return 0;
+    }
+    Py_ssize_t len = word_after(STREET_TYPE, z, n, p, street_end, 1);
+    if (len == 0) {
+        return 0;
+    }
+    Py_ssize_t e = p + len;
+    /* `\.?` takes a dot that the lookahead accepts after it; else it is the lookahead's. */
+    m->words = at;
+    m->type = p;
+    m->type_len = len;
+    m->dot = e < n && z[e] == '.' && (e + 1 == n || street_end(z[e + 1]));
+    m->end = e + m->dot;
+    return 1;
+}
+
+/* `_street_after`: does the match hold? */
+static int
+street_after(const unsigned char *b, const unsigned char *z, Py_ssize_t n, Py_ssize_t start,
+             const street_t *m)
+{
+    const unsigned char *kind = z + m->type;
+    Py_ssize_t len = m->type_len;
+    if (len == 2 && kind[0] == 's' && kind[1] == 't' && m->dot && m->end + 1 < n &&
+        b[m->end] == ' ' && is_upper(b[m->end + 1])) {
+        return 0; /* Saint */
+    }
+    int more = is_word(MORE_SUFFIX, kind, len);
+    if (!more && !is_word(AMBIGUOUS, kind, len)) {
+        return 1;
+    }
+    if (more) {
+        /* The number up to its first blank: a year ("the 1992 Olympic Village")? */
+        Py_ssize_t e = start;
+        while (e < n && !space_byte(b[e])) {
+            e++;
+        }
+        if (e - start == 4 && ((b[start] == '1' && b[start + 1] == '9') ||
+                               (b[start] == '2' && b[start + 1] == '0'))) {
+            return 0;
+        }
+    }
+    /* Each word capitalised (with a lower-case letter), non-ASCII or a number. */
+    int names = 0;
+    for (Py_ssize_t i = m->words; i < m->type;) {
+        if (space_byte(b[i])) {
+            i++;
+            continue;
+        }
+        unsigned char initial = b[i];
+        int lower = 0;
+        while (i < m->type && !space_byte(b[i])) {
+            lower |= is_lower(b[i]);
+            i++;
+        }
+        if (!((is_upper(initial) && lower) || initial >= 0x80 || is_digit(initial))) {
+            return 0;
+        }
+        names++;
+    }
+    return names > 0;
+}
+
+/* `_UP` then `_REST*+` (`_CAPITALISED`) at `i` of the case view: where it ends, or -1. */
+static Py_ssize_t
+capitalised(const unsigned char *c, Py_ssize_t n, Py_ssize_t i)
+{
+    if (i >= n) {
+        return -1;
+    }
+    unsigned char x = c[i], y = i + 1 < n ? c[i + 1] : 0;
+    if (x == 'A') {
+        i++;
+    }
+    else if ((x == 0xc3 && y >= 0x80 && y <= 0x9e) ||
+             ((x == 0xc4 || x == 0xc5) && y >= 0x80 && y <= 0xbf) ||
+             (x == 0xd0 && y >= 0x80 && y <= 0xaf) || (x == 0xce && y >= 0x86 && y <= 0xab)) {
+        i += 2;
+    }
+    else {
+        return -1;
+    }
+    while (i < n && (is_alpha(c[i]) || c[i] >= 0x80)) {
+        i++;
+    }
+    return i;
+}
+
+/* `_NUMBER_NAME_NUMBER` from `i`, just after the number's first digits in the case view.
+ * Where its first name starts and ends (`*name`, `*name_end`) and where it ends, or -1.
+ * The possessive names and the optional parts read one way: each can only give back
+ * what the byte after it (a digit, a letter, a dot) then fails. */
+static Py_ssize_t
+name_number(const unsigned char *c, Py_ssize_t n, Py_ssize_t i, Py_ssize_t *name,
+            Py_ssize_t *name_end)
+{
+    if (i < n && c[i] == 'A') {
+        i++;
+    }
+    if (i + 1 < n && (c[i] == ' ' || c[i] == '/' || c[i] == '-') && c[i + 1] == '0') {
+        /* `[ /-]0{1,5}+A?`: without it, ` ` would be followed by a digit, no name. */
+        Py_ssize_t zeros = 0;
+        for (i++; i < n && c[i] == '0'; i++) {
+            zeros++;
+        }
+        if (zeros > 5) {
+            return -1;
+        }
+        if (i < n && c[i] == 'A') {
+            i++;
+        }
+    }
+    if (i >= n || c[i] != ' ') {
+        return -1;
+    }
+    *name = i + 1;
+    if ((i = *name_end = capitalised(c, n, *name)) < 0) {
+        return -1;
+    }
+    if (i < n && c[i] == '.') {
+        i++;
+    }
+    /* Up to two more names; a name after them fails the house number, whichever of them
+     * the repeat gives back. */
+    for (int more = 0; more < 2 && i < n && c[i] == ' '; more++) {
+        Py_ssize_t e = capitalised(c, n, i + 1);
+        if (e < 0) {
+            break;
+        }
+        i = e < n && c[e] == '.' ? e + 1 : e;
+    }
+    if (i >= n || c[i] != ' ') {
+        return -1;
+    }
+    Py_ssize_t zeros = 0;
+    for (i++; i < n && c[i] == '0'; i++) {
+        zeros++;
+    }
+    if (zeros < 1 || zeros > 5 || (i < n && is_alpha(c[i]))) {
+        return -1;
+    }
+    return i;
+}
+
+/* `_NUMBER_PREFIX_NAME` from `i`, just after the number's first digits in the lower-case
+ * view: where it ends, or -1; `*prefix` and `*prefix_len` say which prefix it read. */
+static Py_ssize_t
+prefix_name(const unsigned char *z, Py_ssize_t n, Py_ssize_t i, Py_ssize_t *prefix,
+            Py_ssize_t *prefix_len)
+{
+    if (i < n && is_lower(z[i])) {
+        i++;
+    }
+    if (i < n && z[i] == ',') {
+        i++;
+    }
+    if (i >= n || z[i] != ' ') {
+        return -1;
+    }
+    i++;
+    /* The prefix must be followed by a space, whether articles come or not. */
+    Py_ssize_t len = word_after(NAME_PREFIX, z, n, i, is_space, 0);
+    if (len == 0) {
+        return -1;
+    }
+    *prefix = i;
+    *prefix_len = len;
+    i += len;
+    /* `(?: ARTICLE(?= ))*+ `: each article is followed by the space that ends the match. */
+    for (;;) {
+        Py_ssize_t a = z[i] == ' ' ? word_after(ARTICLE, z, n, i + 1, is_space, 0) : 0;
+        if (a == 0) {
+            break;
+        }
+        i += 1 + a;
+    }
+    return i + 1;
+}
+
+/* building_number(b, c, z, start) -> (start, end) or None: the "postal_address" hit that
+ * `_python_building_number` in sensitive.py reports for a building number at `start`. */
+static PyObject *
+building_number(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "building_number() takes 4 arguments");
+        return NULL;
+    }
+    if (!PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) || !PyBytes_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "building_number() takes bytes");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[3]);
+    if (start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (lists[0] == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "building_number() before setup()");
+        return NULL;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    if (PyBytes_GET_SIZE(args[1]) != n || PyBytes_GET_SIZE(args[2]) != n || start < 0 ||
+        start > n) {
+        PyErr_SetString(PyExc_ValueError,
+                        "building_number() takes views of one length and an offset in them");
+        return NULL;
+    }
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    const unsigned char *c = (const unsigned char *)PyBytes_AS_STRING(args[1]);
+    const unsigned char *z = (const unsigned char *)PyBytes_AS_STRING(args[2]);
+    /* All three patterns start with `0{1,6}`: shorter, it would be followed by a digit,
+     * which none of them takes there. */
+    Py_ssize_t i = start;
+    while (i < n && z[i] == '0' && i - start <= 6) {
+        i++;
+    }
+    if (i == start || i - start > 6) {
+        Py_RETURN_NONE;
+    }
+    /* A street type within three words (`_ANY_STREET_AFTER` says whether one of the
+     * patterns matches: these are the patterns). The words start after the number, or
+     * after a second number (`12 345`, `12/3`), the first reading tried; each pattern
+     * reports its first reading that matches, and the first that `_street_after`
+     * accepts wins. */
+    Py_ssize_t from[2], readings = 0, s = i < n && is_lower(z[i]) ? i + 1 : i;
+    if (s + 1 < n && (z[s] == ' ' || z[s] == '/' || z[s] == '-') && z[s + 1] == '0') {
+        Py_ssize_t j = s + 1;
+        while (j < n && z[j] == '0') {
+            j++;
+        }
+        if (j - (s + 1) <= 5) {
+            if (j < n && is_lower(z[j])) {
+                j++;
+            }
+            if (j < n && space_byte(z[j])) {
+                from[readings++] = skip_blanks(z, n, j);
+            }
+        }
+    }
+    if (s < n && space_byte(z[s])) {
+        from[readings++] = skip_blanks(z, n, s);
+    }
+    Py_ssize_t word[2][4]; /* where each word starts after the number, in each reading */
+    for (Py_ssize_t r = 0; r < readings; r++) {
+        word[r][0] = from[r];
+        for (int k = 1; k < 4; k++) {
+            word[r][k] = word[r][k - 1] < 0 ? -1 : next_street_word(z, n, word[r][k - 1]);
+        }
+    }
+    for (int count = 0; count < 4; count++) { /* `_STREET_AFTER`: 0 to 3 words */
+        street_t m = {0};
+        int found = 0;
+        for (Py_ssize_t r = 0; r < readings && !found; r++) {
+            found = street_match(z, n, from[r], word[r][count], &m);
+        }
+        if (found && street_after(b, z, n, start, &m)) {
+            return Py_BuildValue("(nn)", start, m.end);
+        }
+    }
+    /* A name and a house number, the name no everyday word and the number no year. */
+    Py_ssize_t name = 0, name_end = 0, end = name_number(c, n, i, &name, &name_end);
+    if (end >= 0 && !is_word(NOT_STREET, z + name, name_end - name)) {
+        const unsigned char *house = b + end - 4;
+        int year = ((house[0] == '1' && house[1] == '9') ||
+                    (house[0] == '2' && house[1] == '0')) &&
+                   is_digit(house[2]) && is_digit(house[3]);
+        if (!year) {
+            return Py_BuildValue("(nn)", start, end);
+        }
+    }
+    /* A street prefix: then a capitalised name, or any word after a lower-case prefix. */
+    Py_ssize_t prefix = 0, prefix_len = 0;
+    end = prefix_name(z, n, i, &prefix, &prefix_len);
+    if (end >= 0 && ((end < n && c[end] == 'A') || is_word(PREFIX, z + prefix, prefix_len))) {
+        return Py_BuildValue("(nn)", start, end + 1);
+    }
+    Py_RETURN_NONE;
+}
+
 /* classes(data) -> (upper, lower, digits, runs): see `_python_classes` in sensitive.py.
  * Judging a long token or a key's value counts its classes several times; in Python the
  * count takes a view, three counts and a shifted XOR of the whole value. */
@@ -1433,6 +1831,7 @@ setup(PyObject *module, PyObject *args)
          * nowhere: the patterns have none). */
         Py_ssize_t *starts = first[i], next[256];
         memset(starts, 0, sizeof(first[i]));
+        longest[i] = 0;
         for (Py_ssize_t w = 0; w < count; w++) {
             PyObject *word = PyTuple_GET_ITEM(list, w);
             if (PyBytes_GET_SIZE(word) > 0) {
@@ -1448,6 +1847,9 @@ setup(PyObject *module, PyObject *args)
             const unsigned char *text = (const unsigned char *)PyBytes_AS_STRING(word);
             if (PyBytes_GET_SIZE(word) > 0) {
                 grouped[next[text[0]]++] = (word_t){text, PyBytes_GET_SIZE(word)};
+            }
+            if (PyBytes_GET_SIZE(word) > longest[i]) {
+                longest[i] = PyBytes_GET_SIZE(word);
             }
         }
         PyMem_Free(words[i]);
@@ -1467,6 +1869,8 @@ static PyMethodDef methods[] = {
     {"number", (PyCFunction)(void (*)(void))number, METH_FASTCALL,
      "number(b, c, z, start, end) -> (kind, start, end) or None for a run of digits"},
     {"label", label, METH_VARARGS, "label(z, start) -> the kind of label before a number, or None"},
+    {"building_number", (PyCFunction)(void (*)(void))building_number, METH_FASTCALL,
+     "building_number(b, c, z, start) -> (start, end) or None after a building number"},
     {NULL, NULL, 0, NULL},
 };
 

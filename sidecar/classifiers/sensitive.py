@@ -130,13 +130,20 @@ ASCII, without the list of words and the sets made of it (5 of the 9 µs such a 
 A run of digits is judged by `_sensitive.number` (twin `_python_number`): its shape, the
 checksums and the label before it, `_LABEL_REVERSED` read with plain loops over the same
 word lists; about 0.5 µs a run with the call, against 9 µs (3 of them the label's pattern)
-over the dev set's runs. Only a dotted quad goes back to Python (`_ipv4`).
+over the dev set's runs. Only a dotted quad goes back to Python (`_ipv4`). What follows a
+building number (a street type within three words, a name and a house number, a street
+prefix) is read by `_sensitive.building_number` (twin `_python_building_number`): the
+same patterns in plain loops, each of which can match in one way only (in two where a
+second number follows the first), the words of the lists looked up by their length where
+the pattern says they end; about 0.35 µs a candidate with the call (0.55 through
+`_building_number`), against 5 µs in Python, where up to five patterns are tried in turn,
+over the dev set's candidates.
 A pass whose candidates the C scan found to be none (no digits run, no name, no operator
 match, no `pass` or `diagnos` ...) is not called at all.
 
 What it costs (`bench/classifiers.py`, one core, Python 3.11; old and new code timed in
-turns in one process on the same prompts): about 40-45 µs median on a 2 KB prompt and
-about 275 µs on 20 KB, against 90-105 and 560-610 µs for the same code without the C
+turns in one process on the same prompts): about 35-40 µs median on a 2 KB prompt and
+about 250 µs on 20 KB, against 100-105 and 585-590 µs for the same code without the C
 extension. In instructions (`valgrind --tool=callgrind`, mean over the benchmark's prompts):
 180 thousand a 2 KB prompt, 2.5 times fewer than before the C scan, and 1.1 million a
 20 KB one (2.3 times fewer). About 10 µs of the 2 KB figure is the C scan (views 2 µs,
@@ -153,7 +160,12 @@ caches), from 56 to 49 µs on 2 KB. In instructions (callgrind, `detect` alone a
 warm-up round): from 134 to 119 thousand a 2 KB prompt and from 1.08 to 1.04 million a
 20 KB one. The runs of digits judged in C took `detect` from 51 to 47 µs median on the
 2 KB prompts and from 419 to 323 µs on 20 KB (in turns in one process, as above); in
-`bench/classifiers.py`, from 48 to 41 µs on 2 KB and from 332 to 274 µs on 20 KB.
+`bench/classifiers.py`, from 48 to 41 µs on 2 KB and from 332 to 274 µs on 20 KB. The
+building numbers read in C took `sensitive` in `bench/classifiers.py` from 41.5 to 35 µs
+median on 2 KB and from 272 to 251 µs on 20 KB (all the classifiers: from 98 to 92 and
+from 362 to 342 µs; the median of five runs of each version, in turns); `detect` alone,
+in turns in one process, from 35-41 to 32-34 µs on 2 KB and from 292 to 261-268 µs on
+20 KB.
 """
 
 from __future__ import annotations
@@ -956,7 +968,8 @@ _WORD = rb"[^\s,;:()\[\]\"'<>]{1,30}"
 # After a building number, in the lower-case view: a street type within three words.
 # One pattern per number of words, so that a rejected short reading ("101 Park", park
 # being a street type) leaves the longer one ("101 Park Avenue") to be tried.
-_STREET_TYPE = _words(_SUFFIX_TYPES.replace("|", " ") + " " + _MORE_SUFFIX_TYPES)
+_STREET_TYPE_WORDS = _SUFFIX_TYPES.replace("|", " ") + " " + _MORE_SUFFIX_TYPES
+_STREET_TYPE = _words(_STREET_TYPE_WORDS)
 _STREET_AFTER = tuple(
     re.compile(
         rb"0{1,6}[a-z]?(?:[ /-]0{1,5}[a-z]?)?\s+((?:"
@@ -995,10 +1008,13 @@ _NUMBER_NAME_NUMBER = re.compile(
 # The prefixes as a trie: a number followed by none (most) fails at one comparison, not
 # at one per prefix. A prefix must be followed by a space, so at most one fits: the same
 # match as the plain alternation.
+_PREFIX_ARTICLES = "de do da del della di la le les du des dos das"
 _NUMBER_PREFIX_NAME = re.compile(
     rb"0{1,6}[a-z]?,? (?:"
     + _words(_PREFIX_WORDS.replace("|", " "))
-    + rb")(?: (?:de|do|da|del|della|di|la|le|les|du|des|dos|das)(?= ))*+ "
+    + rb")(?: (?:"
+    + _PREFIX_ARTICLES.replace(" ", "|").encode()
+    + rb")(?= ))*+ "
 )
 # A name then a house number ("Miła 53", "Király u. 15", "Suite 245"), found from the
 # number in the reversed case view, where the word before a number comes after it:
@@ -1048,7 +1064,22 @@ _HOUSE_NUMBER_WORDS = frozenset((b"no", b"nr", "nº".encode()))
 
 
 def _building_number(scan: _Scan, start: int) -> None:
-    """A building number at `start`: is a street type or name after it?"""
+    """A building number at `start`: is a street type or name after it? In C where the
+    extension is built (`_sensitive.building_number` returns the span that
+    `_python_building_number` would report), else in Python."""
+    if _native_building_number is None:
+        _python_building_number(scan, start)
+        return
+    found = _native_building_number(scan.b, scan.c, scan.z, start)
+    if found is not None:
+        scan.hit("postal_address", found[0], found[1])
+
+
+def _python_building_number(scan: _Scan, start: int) -> None:
+    """`_building_number` without the C extension, and the twin of
+    `_sensitive.building_number`, which reads the same patterns with plain loops (each
+    matches in one way at most, or in two where a second number follows the first:
+    `12 345 Main St` has its words after `12 345` or after `12`)."""
     b, c, z = scan.b, scan.c, scan.z
     if _ANY_STREET_AFTER.match(z, start) is not None:
         for pattern in _STREET_AFTER:
@@ -1810,10 +1841,21 @@ _SCAN_WORDS = (
     _NUMBER_TAILS,
     *(_spelt(words, reverse=True) for words in _LABELS.values()),
     tuple(sorted(_US_STATES)),
+    # The words that `_sensitive.building_number` reads: the street types of
+    # `_STREET_AFTER` and those that `_street_after` looks up, the words of
+    # `_NUMBER_NAME_NUMBER`'s check, the prefixes of `_NUMBER_PREFIX_NAME` and its articles
+    # (`_LOWER_PREFIXES` are the lower-case prefixes above).
+    _spelt(_STREET_TYPE_WORDS),
+    tuple(sorted(_AMBIGUOUS_TYPES)),
+    tuple(sorted(_MORE_SUFFIXES)),
+    tuple(sorted(_NOT_STREETS)),
+    _spelt(_PREFIX_WORDS.replace("|", " ")),
+    _spelt(_PREFIX_ARTICLES),
 )
 _native_scan: Callable[[bytes], _Found] | None = None
 _native_street_context: Callable[[bytes, int, bool], int] | None = None
 _native_number: Callable[[bytes, bytes, bytes, int, int], tuple[str, int, int] | None] | None = None
+_native_building_number: Callable[[bytes, bytes, bytes, int], tuple[int, int] | None] | None = None
 try:
     native.allow()
     from . import _sensitive
@@ -1826,6 +1868,7 @@ else:
     _classes = _sensitive.classes
     _native_street_context = _sensitive.street_context
     _native_number = _sensitive.number
+    _native_building_number = _sensitive.building_number
 
 
 # ---------------------------------------------------------------------------------------
