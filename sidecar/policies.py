@@ -133,10 +133,12 @@ class PolicySet:
         a failing policy counts as not matching, except a confidential one, which fails
         closed.
         """
-        # The first program reads the activation as it is; converting it for the engine
-        # once pays only when a second program reads it too (more than CHUNK policies, or
-        # a failure to isolate), and costs ~7 µs with cel-expr-python when none does.
+        # Converting the activation for the engine once pays when several programs read
+        # it (more than CHUNK policies, or a failure to isolate). A lone program reads it
+        # as it is: with cel-expr-python ~5 µs less than converting it first.
         prepared: Mapping[str, Any] = activation
+        if len(self.chunks) > 1:
+            prepared = self.environment.prepare(activation)
         evaluated = False
         errors: list[tuple[str, str]] = []
         for start, program in self.chunks:

@@ -201,7 +201,7 @@ def test_the_activation_is_converted_once_and_only_for_a_second_program(
     verdict = four_chunks.first_match(activation(settings, tokens=39))
     assert verdict.policy is not None
     assert verdict.policy.name == "39"
-    assert conversions == 1  # four programs: converted once, for the second
+    assert conversions == 1  # four programs: converted once, before the first
     verdict = failing.first_match(activation(settings, tokens=0))
     assert verdict.policy is not None
     assert verdict.policy.name == "b"
