@@ -1304,6 +1304,48 @@ number_kind(const unsigned char *b, const unsigned char *c, const unsigned char 
     return NULL;
 }
 
+/* The arguments of number() and building_number(): a text and its two views (bytes of
+ * one length), then `count` offsets in them, each not before the one before it. 0, or -1
+ * with the exception set. */
+static int
+view_args(const char *name, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t count,
+          const unsigned char *views[3], Py_ssize_t *offsets)
+{
+    if (nargs != 3 + count) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments", name, 3 + count);
+        return -1;
+    }
+    if (!PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) || !PyBytes_Check(args[2])) {
+        PyErr_Format(PyExc_TypeError, "%s() takes bytes", name);
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < count; k++) {
+        offsets[k] = PyLong_AsSsize_t(args[3 + k]);
+        if (offsets[k] == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    if (lists[0] == NULL) {
+        PyErr_Format(PyExc_RuntimeError, "%s() before setup()", name);
+        return -1;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]), previous = 0;
+    int fits = PyBytes_GET_SIZE(args[1]) == n && PyBytes_GET_SIZE(args[2]) == n;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        fits = fits && offsets[k] >= previous && offsets[k] <= n;
+        previous = offsets[k];
+    }
+    if (!fits) {
+        PyErr_Format(PyExc_ValueError, "%s() takes views of one length and offsets in them",
+                     name);
+        return -1;
+    }
+    for (int k = 0; k < 3; k++) {
+        views[k] = (const unsigned char *)PyBytes_AS_STRING(args[k]);
+    }
+    return 0;
+}
+
 /* number(b, c, z, start, end) -> (kind, start, end) or None: what `_python_number` in
  * sensitive.py reports for the run at b[start:end] (`b` the text, `c` and `z` its views),
  * or ("ipv4", start, end) for a dotted quad: `_ipv4` reads the kinds found so far and two
@@ -1311,31 +1353,13 @@ number_kind(const unsigned char *b, const unsigned char *c, const unsigned char 
 static PyObject *
 number(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "number() takes 5 arguments");
+    const unsigned char *views[3];
+    Py_ssize_t run[2];
+    if (view_args("number", args, nargs, 2, views, run) < 0) {
         return NULL;
     }
-    if (!PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) || !PyBytes_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "number() takes bytes");
-        return NULL;
-    }
-    Py_ssize_t start = PyLong_AsSsize_t(args[3]), end = PyLong_AsSsize_t(args[4]);
-    if ((start == -1 || end == -1) && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (lists[0] == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "number() before setup()");
-        return NULL;
-    }
-    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
-    if (PyBytes_GET_SIZE(args[1]) != n || PyBytes_GET_SIZE(args[2]) != n || start < 0 ||
-        start > end || end > n) {
-        PyErr_SetString(PyExc_ValueError, "number() takes views of one length and a run in them");
-        return NULL;
-    }
-    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    const unsigned char *c = (const unsigned char *)PyBytes_AS_STRING(args[1]);
-    const unsigned char *z = (const unsigned char *)PyBytes_AS_STRING(args[2]);
+    const unsigned char *b = views[0], *c = views[1], *z = views[2];
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]), start = run[0], end = run[1];
     shape_t shape;
     if (run_shape(b, c, start, end, &shape) < 0) {
         PyErr_SetString(PyExc_ValueError, "number() takes a run of digits and separators");
@@ -1669,32 +1693,13 @@ prefix_name(const unsigned char *z, Py_ssize_t n, Py_ssize_t i, Py_ssize_t *pref
 static PyObject *
 building_number(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "building_number() takes 4 arguments");
+    const unsigned char *views[3];
+    Py_ssize_t start;
+    if (view_args("building_number", args, nargs, 1, views, &start) < 0) {
         return NULL;
     }
-    if (!PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) || !PyBytes_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "building_number() takes bytes");
-        return NULL;
-    }
-    Py_ssize_t start = PyLong_AsSsize_t(args[3]);
-    if (start == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (lists[0] == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "building_number() before setup()");
-        return NULL;
-    }
+    const unsigned char *b = views[0], *c = views[1], *z = views[2];
     Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
-    if (PyBytes_GET_SIZE(args[1]) != n || PyBytes_GET_SIZE(args[2]) != n || start < 0 ||
-        start > n) {
-        PyErr_SetString(PyExc_ValueError,
-                        "building_number() takes views of one length and an offset in them");
-        return NULL;
-    }
-    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    const unsigned char *c = (const unsigned char *)PyBytes_AS_STRING(args[1]);
-    const unsigned char *z = (const unsigned char *)PyBytes_AS_STRING(args[2]);
     /* All three patterns start with `0{1,6}`: shorter, it would be followed by a digit,
      * which none of them takes there. */
     Py_ssize_t i = start;
