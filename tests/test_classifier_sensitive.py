@@ -635,11 +635,18 @@ _NUMBER_EXAMPLES = [
 ]
 
 
+def _twin_texts(*examples: list[str]) -> list[str]:
+    """The dev set's prompts, this file's positives and negatives, and `examples`."""
+    texts = [row["messages"][0]["content"] for row in dev_rows()]
+    texts += [text for _kind, text in POSITIVES] + NEGATIVES
+    for more in examples:
+        texts += more
+    return texts
+
+
 def test_native_number_equals_the_python_twin_on_the_dev_set_and_examples() -> None:
     _c_number()
-    texts = [row["messages"][0]["content"] for row in dev_rows()]
-    texts += [text for _kind, text in POSITIVES] + NEGATIVES + _NUMBER_EXAMPLES
-    texts += [text for text, _found in _REPEATED_CARDS]
+    texts = _twin_texts(_NUMBER_EXAMPLES, [text for text, _found in _REPEATED_CARDS])
     runs = sum(_assert_numbers_equal_the_twin(text) for text in texts)
     assert runs > (250 if dev_rows() else 50)
 
@@ -957,9 +964,7 @@ _BUILDING_EXAMPLES = [
 
 def test_native_building_number_equals_the_python_twin_on_the_dev_set_and_examples() -> None:
     _c_building_number()
-    texts = [row["messages"][0]["content"] for row in dev_rows()]
-    texts += [text for _kind, text in POSITIVES] + NEGATIVES + _BUILDING_EXAMPLES
-    texts += _NUMBER_EXAMPLES
+    texts = _twin_texts(_BUILDING_EXAMPLES, _NUMBER_EXAMPLES)
     candidates = sum(_assert_buildings_equal_the_twin(text) for text in texts)
     assert candidates > (250 if dev_rows() else 50)
 
