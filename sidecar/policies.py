@@ -139,13 +139,9 @@ class PolicySet:
         prepared: Mapping[str, Any] = activation
         if len(self.chunks) > 1:
             prepared = self.environment.prepare(activation)
-        evaluated = False
         errors: list[tuple[str, str]] = []
         for start, program in self.chunks:
             if program is not None:
-                if evaluated and prepared is activation:
-                    prepared = self.environment.prepare(activation)
-                evaluated = True
                 try:
                     index = program.evaluate(prepared)
                 except cel.CelEvalError:
@@ -154,11 +150,10 @@ class PolicySet:
                     if index >= 0:
                         return Verdict(self.active[start + index], tuple(errors))
                     continue
+            if prepared is activation:  # its policies one by one: several programs
+                prepared = self.environment.prepare(activation)
             for policy in self.active[start : start + CHUNK]:
                 assert policy.program is not None
-                if evaluated and prepared is activation:
-                    prepared = self.environment.prepare(activation)
-                evaluated = True
                 try:
                     matched = policy.program.evaluate(prepared)
                 except cel.CelEvalError as exc:
